@@ -1,0 +1,54 @@
+# dbapi: `make run` serves the embedded default on :8000; `make test` runs every check.
+# Both set themselves up (virtualenv, packages) on a fresh machine with Python 3.11.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+
+# The suite runs against the real servers on this machine; pytest creates its own databases.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dbapi
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
+PYTEST_ARGS ?=
+
+.PHONY: run test lint check-django services install install-dev migrate clean
+
+run: install migrate
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+test: export DATABASE_URL = $(TEST_DATABASE_URL)
+test: export REDIS_URL = $(TEST_REDIS_URL)
+test: install-dev services lint check-django
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+check-django: install-dev
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py spectacular --validate --fail-on-warn --file $(VENV)/schema.yaml
+
+services: install-dev
+	$(PY) scripts/services.py
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+install: $(VENV)/.installed-base
+install-dev: $(VENV)/.installed-dev
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-base: requirements/base.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements/base.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements/base.txt requirements/dev.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	touch $@ $(VENV)/.installed-base
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """Cross-cutting pieces every other app uses: errors, JSON, request ids, logging, health."""
+
+    name = "apps.core"
+    label = "core"

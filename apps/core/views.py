@@ -1,0 +1,95 @@
+"""Health probes and the error pages for views that are not DRF's."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.cache import caches
+from django.db import connections
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from .problems import PROBLEM_CONTENT_TYPE, problem, server_error
+
+logger = logging.getLogger(__name__)
+
+
+@never_cache
+@require_safe
+def live(request: HttpRequest) -> HttpResponse:
+    """The process is up and answering. Checks nothing else, so a slow database never kills it."""
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database(alias: str) -> None:
+    connection = connections[alias]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        connection.close()  # do not hand a broken connection to the next request
+        raise
+
+
+def _check_cache(alias: str) -> None:
+    cache = caches[alias]
+    cache.set("health:ready", "1", timeout=10)
+    if cache.get("health:ready") != "1":
+        raise RuntimeError("a value written to the cache could not be read back")
+
+
+@never_cache
+@require_safe
+def ready(request: HttpRequest) -> HttpResponse:
+    """Every database and cache answers; otherwise 503 naming each one that did not."""
+    checks = [(f"database:{alias}", _check_database, alias) for alias in settings.DATABASES]
+    checks += [(f"cache:{alias}", _check_cache, alias) for alias in settings.CACHES]
+    results, failed = {}, []
+    for name, check, alias in checks:
+        try:
+            check(alias)
+        except Exception as exc:
+            logger.warning("Readiness check %s failed: %s", name, exc.__class__.__name__)
+            results[name] = "unavailable"
+            failed.append(name)
+        else:
+            results[name] = "ok"
+    if failed:
+        return problem(503, detail=f"Not ready: {', '.join(failed)} unavailable.", checks=results)
+    return JsonResponse({"status": "ok", "checks": results})
+
+
+# --- Error handlers for non-DRF views (config.urls handler400/403/404/500) ---
+
+
+def _wants_html(request: HttpRequest) -> bool:
+    preferred = request.get_preferred_type([PROBLEM_CONTENT_TYPE, "application/json", "text/html"])
+    return preferred == "text/html"
+
+
+def _error(request: HttpRequest, status: int, detail: str) -> HttpResponse:
+    if _wants_html(request):
+        return render(request, "error.html", {"status": status, "detail": detail}, status=status)
+    return problem(status, detail=detail)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _error(request, 400, "The request could not be understood.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _error(request, 403, "You are not allowed to do this.")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _error(request, 404, "There is nothing at this address.")
+
+
+def server_error_page(request: HttpRequest) -> HttpResponse:
+    # Django logs the exception itself before calling this handler.
+    if _wants_html(request):
+        return render(request, "error.html", {"status": 500, "detail": None}, status=500)
+    return server_error()

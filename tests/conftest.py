@@ -1,0 +1,34 @@
+"""Fixtures shared by every test. The suite runs against real PostgreSQL and Redis, never
+SQLite or local memory: `make test` points DATABASE_URL and REDIS_URL at this machine's servers."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+
+from tests.servers import redis_client
+
+
+def pytest_configure(config):
+    engine = settings.DATABASES["default"]["ENGINE"]
+    backend = settings.CACHES["default"]["BACKEND"]
+    if engine != "django.db.backends.postgresql" or backend != "django_redis.cache.RedisCache":
+        raise pytest.UsageError(
+            "The tests need real PostgreSQL and Redis. Run `make test`, or set DATABASE_URL "
+            f"and REDIS_URL (got database {engine!r} and cache {backend!r})."
+        )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _redis_is_reachable():
+    """Fail the run, loudly, when Redis does not answer: never skip."""
+    redis_client().ping()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache (the test Redis database is the suite's own)."""
+    cache.clear()
+    yield
+    cache.clear()

@@ -1,0 +1,60 @@
+"""/health/live answers while the process is up; /health/ready checks database and cache."""
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.servers import free_port, gunicorn, project_env
+
+
+def test_live_answers_ok(client):
+    response = client.get("/health/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_ready_checks_database_and_cache(client):
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database:default": "ok", "cache:default": "ok"},
+    }
+
+
+def test_health_is_not_cached_by_proxies(client):
+    assert "no-cache" in client.get("/health/live")["Cache-Control"]
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.headers, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, json.loads(error.read())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ready_is_503_naming_the_cache_when_redis_is_unreachable():
+    env = project_env(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    with gunicorn(env=env) as base_url:
+        status, headers, body = get(f"{base_url}/health/ready")
+    assert status == 503
+    assert headers["Content-Type"] == "application/problem+json"
+    assert body["checks"] == {"database:default": "ok", "cache:default": "unavailable"}
+    assert "cache:default" in body["detail"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ready_is_503_naming_the_database_when_postgres_is_unreachable():
+    env = project_env(DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/dbapi")
+    with gunicorn(env=env) as base_url:
+        status, _, body = get(f"{base_url}/health/ready")
+        live_status, _, _ = get(f"{base_url}/health/live")
+    assert status == 503
+    assert body["checks"] == {"database:default": "unavailable", "cache:default": "ok"}
+    assert "database:default" in body["detail"]
+    assert live_status == 200

@@ -1,0 +1,61 @@
+"""Log lines are one JSON object each, on stdout, carrying the request id."""
+
+import io
+import json
+import logging
+
+import pytest
+
+pytestmark = pytest.mark.urls("tests.core.urls")
+
+
+class LogLines:
+    """What the project's stdout handler wrote, parsed line by line."""
+
+    def __init__(self, stream: io.StringIO):
+        self.stream = stream
+
+    def __call__(self, **match) -> list[dict]:
+        records = [json.loads(line) for line in self.stream.getvalue().splitlines()]
+        return [r for r in records if all(r.get(k) == v for k, v in match.items())]
+
+
+@pytest.fixture
+def log_lines():
+    handler = next(h for h in logging.getLogger().handlers if h.name == "stdout")
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    yield LogLines(stream)
+    handler.setStream(previous)
+
+
+def test_log_lines_written_during_a_request_carry_its_id(client, log_lines):
+    client.get("/t/log", headers={"X-Request-ID": "log-test-1"})
+    [record] = log_lines(logger="tests.views")
+    assert record["message"] == "Hello from a view"
+    assert record["request_id"] == "log-test-1"
+    assert record["level"] == "INFO"
+    assert record["answer"] == 42
+    assert record["timestamp"].endswith("+00:00")
+
+
+def test_a_crash_is_logged_once_with_traceback_and_request_id(client, log_lines):
+    client.get("/t/broken", headers={"X-Request-ID": "log-test-2"})
+    [crash] = log_lines(level="ERROR")
+    assert crash["message"] == "Unhandled exception"
+    assert crash["request_id"] == "log-test-2"
+    assert "RuntimeError: secret internal detail" in crash["exc_info"]
+
+
+def test_djangos_own_request_warnings_carry_the_id(client, log_lines):
+    client.get("/no/such/page", headers={"X-Request-ID": "log-test-3"})
+    [not_found] = log_lines(logger="django.request")
+    assert not_found["request_id"] == "log-test-3"
+    assert not_found["status_code"] == 404
+    assert not_found["message"] == "Not Found: /no/such/page"
+
+
+def test_log_lines_outside_a_request_have_no_id(log_lines):
+    logging.getLogger("tests.outside").warning("No request here")
+    [record] = log_lines(logger="tests.outside")
+    assert record["request_id"] is None

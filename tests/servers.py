@@ -1,0 +1,109 @@
+"""Real servers for tests: free loopback ports and gunicorn running the project."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+from django.conf import settings
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def database_url(alias: str = "default") -> str:
+    """A URL for the database the tests use (pytest-django's test database, not the real one)."""
+    db = settings.DATABASES[alias]
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    user = db.get("USER") or "postgres"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
+
+
+def project_env(**overrides: str) -> dict[str, str]:
+    """The environment a subprocess of the project gets: this one, pointed at the test databases."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url(),
+        REDIS_URL=settings.REDIS_URL,
+        CACHE_KEY_PREFIX=settings.CACHE_KEY_PREFIX,
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env
+
+
+def wait_for_http(url: str, *, timeout: float = 20.0, process: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return  # it answered, even if not with 200
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing answered {url} within {timeout}s")
+
+
+@contextlib.contextmanager
+def gunicorn(
+    *,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    args: tuple[str, ...] = (),
+    stdout=subprocess.DEVNULL,
+) -> Iterator[str]:
+    """Run the project under gunicorn on a free loopback port; yields its base URL."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "config.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        *args,
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=PROJECT_DIR,
+        env=env if env is not None else project_env(),
+        stdout=stdout,
+        stderr=subprocess.STDOUT if stdout is not subprocess.DEVNULL else subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{base_url}/health/live", process=process)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
