@@ -10,7 +10,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dbapi
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 PYTEST_ARGS ?=
 
-.PHONY: run test lint check-django services install install-dev migrate clean
+.PHONY: run test lint check-django services install install-dev migrate bench clean
 
 run: install migrate
 	$(PY) manage.py runserver 127.0.0.1:8000
@@ -28,6 +28,19 @@ check-django: install-dev
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py spectacular --validate --fail-on-warn --file $(VENV)/schema.yaml
+
+# Load benchmarks (never part of the tests): `make bench`, or `make bench BENCH="hits actions"`.
+BENCH ?=
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dbapi_bench
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/2
+bench: export BENCH_DATABASE_URL := $(BENCH_DATABASE_URL)
+bench: export BENCH_REDIS_URL := $(BENCH_REDIS_URL)
+bench: export DATABASE_URL = $(BENCH_DATABASE_URL)
+bench: export REDIS_URL = $(BENCH_REDIS_URL)
+bench: install-dev
+	scripts/system-packages.sh wrk
+	$(PY) scripts/services.py
+	$(PY) -m bench.run $(BENCH)
 
 services: install-dev
 	$(PY) scripts/services.py

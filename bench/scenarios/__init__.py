@@ -1,0 +1,1 @@
+"""One module per benchmarked path, each defining `SCENARIO` (a bench.harness.Scenario)."""
