@@ -32,3 +32,14 @@ def _empty_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def staff_client(client, admin_user):
+    """A client logged in as a superuser who can open every admin page.
+
+    Admin tests use this fixture rather than `admin_client`, so that what the admin demands of
+    staff (a second factor, for one) is satisfied in one place.
+    """
+    client.force_login(admin_user)
+    return client
