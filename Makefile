@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 # The suite runs against the real servers on this machine; pytest creates its own databases.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dbapi
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
+# A second, named database, so the suite exercises actions that run elsewhere than `default`.
+TEST_DATABASE_URL_REPORTING ?= $(TEST_DATABASE_URL)_reporting
 PYTEST_ARGS ?=
 
 .PHONY: run test lint check-django services install install-dev migrate bench clean
@@ -17,6 +19,7 @@ run: install migrate
 
 test: export DATABASE_URL = $(TEST_DATABASE_URL)
 test: export REDIS_URL = $(TEST_REDIS_URL)
+test: export DATABASE_URL_REPORTING = $(TEST_DATABASE_URL_REPORTING)
 test: install-dev services lint check-django
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "apps.core",
     "apps.accounts",
+    "apps.actions",
+    "apps.example",
 ]
 
 MIDDLEWARE = [
@@ -215,6 +217,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["apps.actions.schema.add_action_endpoints"],
 }
 
 # --- Logging --------------------------------------------------------------------------------------
@@ -240,6 +243,14 @@ LOGGING = {
         "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
     },
 }
+
+# --- Database actions -----------------------------------------------------------------------------
+
+# Largest request body an action accepts, in bytes (413 above it). nginx's limit should match.
+ACTIONS_MAX_BODY = env.int("ACTIONS_MAX_BODY", default=1024 * 1024)
+# How long a verified API key stays cached (seconds). Verifying again also refreshes the
+# client's last_used_at, which is therefore written at most once a minute.
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=60)
 
 # --- Request id -----------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Make sure PostgreSQL and Redis answer before the tests run; under CI=true, start them.
 
-Reads DATABASE_URL and REDIS_URL, and creates the database the URL names when it is missing.
+Reads DATABASE_URL (and DATABASE_URL_<ALIAS>) and REDIS_URL, and creates the databases the
+URLs name when they are missing.
 Exits non-zero with a plain message when a server cannot be reached: the suite never falls back
 to SQLite or local memory, and never skips.
 """
@@ -100,7 +101,9 @@ def main() -> int:
         print(f"services: no answer from {' and '.join(missing)}.")
         print("services: the tests need both; start them, or run with CI=true to start them.")
         return 1
-    create_database(database_url)
+    for name, url in sorted(os.environ.items()):
+        if name == "DATABASE_URL" or (name.startswith("DATABASE_URL_") and url):
+            create_database(url)
     print("services: PostgreSQL and Redis answer")
     return 0
 

@@ -44,11 +44,13 @@ def project_env(**overrides: str) -> dict[str, str]:
     """The environment a subprocess of the project gets: this one, pointed at the test databases."""
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=database_url(),
         REDIS_URL=settings.REDIS_URL,
         CACHE_KEY_PREFIX=settings.CACHE_KEY_PREFIX,
         PYTHONUNBUFFERED="1",
     )
+    for alias in settings.DATABASES:
+        name = "DATABASE_URL" if alias == "default" else f"DATABASE_URL_{alias.upper()}"
+        env[name] = database_url(alias)
     env.update(overrides)
     return env
 

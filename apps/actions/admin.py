@@ -1,0 +1,86 @@
+"""The admin for API clients: create one (its key shown once), restrict it, revoke it.
+
+It lives with the actions rather than in accounts because restricting a client means choosing
+among the registered action modules.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+
+from apps.accounts.api_keys import assign_new_key, forget_api_client, revoke_api_client
+from apps.accounts.models import ApiClient
+
+from .registry import registry
+
+
+class ApiClientForm(forms.ModelForm):
+    allowed_modules = forms.MultipleChoiceField(
+        choices=(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Leave all unticked to allow every module.",
+    )
+
+    class Meta:
+        model = ApiClient
+        fields = ["name", "is_active", "allowed_modules"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        known = sorted(registry.modules)
+        # Keep modules a client was given that no longer exist visible, so saving is explicit.
+        current = self.instance.allowed_modules if self.instance.pk else []
+        self.fields["allowed_modules"].choices = [(m, m) for m in sorted({*known, *current})]
+
+
+@admin.register(ApiClient)
+class ApiClientAdmin(admin.ModelAdmin):
+    form = ApiClientForm
+    list_display = ["name", "key_prefix", "is_active", "modules", "created_at", "last_used_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "key_prefix"]
+    readonly_fields = ["key_prefix", "created_at", "last_used_at"]
+    actions = ["revoke"]
+
+    @admin.display(description="modules")
+    def modules(self, client: ApiClient) -> str:
+        return ", ".join(client.allowed_modules) or "all"
+
+    def save_model(self, request, obj: ApiClient, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            forget_api_client(obj)  # a revocation or a new list of modules applies now
+        else:
+            request._new_api_key = assign_new_key(obj)
+            super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj: ApiClient, post_url_continue=None):
+        """Show the new key once, on this response only: it is never stored or sent again."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "client": obj,
+            "key": request._new_api_key,
+            "title": f"API key for {obj.name}",
+        }
+        return TemplateResponse(request, "admin/accounts/apiclient/key_created.html", context)
+
+    def delete_model(self, request, obj: ApiClient) -> None:
+        forget_api_client(obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for client in queryset:
+            forget_api_client(client)
+        super().delete_queryset(request, queryset)
+
+    @admin.action(description="Revoke the selected clients' keys")
+    def revoke(self, request, queryset) -> None:
+        revoked = 0
+        for client in queryset.filter(is_active=True):
+            revoke_api_client(client)
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} API client(s).", messages.SUCCESS)

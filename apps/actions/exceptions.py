@@ -1,0 +1,58 @@
+"""What can go wrong with an action call, each error with its HTTP status.
+
+The HTTP view turns them into problem+json (apps.core.problems); the gRPC server maps the same
+statuses to gRPC codes. Action code may raise any of them, or DRF's ValidationError for a
+business rule, and the call is answered accordingly with the transaction rolled back.
+"""
+
+from __future__ import annotations
+
+from apps.core.problems import Problem
+
+
+class MissingApiKey(Problem):
+    status_code = 401
+    default_detail = "Send an API key: Authorization: Bearer <key>."
+    headers = {"WWW-Authenticate": 'Bearer realm="dbapi"'}
+
+
+class InvalidApiKey(Problem):
+    status_code = 401
+    default_detail = "The API key is unknown or has been revoked."
+    headers = {"WWW-Authenticate": 'Bearer realm="dbapi", error="invalid_token"'}
+
+
+class ModuleForbidden(Problem):
+    status_code = 403
+    default_detail = "This API key may not call this module."
+
+
+class ActionNotFound(Problem):
+    status_code = 404
+    default_detail = "There is no such action."
+
+
+class MethodNotAllowed(Problem):
+    status_code = 405
+    default_detail = "Actions are called with POST."
+    headers = {"Allow": "POST"}
+
+
+class UnsupportedMediaType(Problem):
+    status_code = 415
+    default_detail = "Send the input as JSON: Content-Type: application/json."
+
+
+class MalformedInput(Problem):
+    status_code = 400
+    default_detail = "The body is not valid JSON."
+
+
+class PayloadTooLarge(Problem):
+    status_code = 413
+    default_detail = "The body is too large."
+
+
+class ActionConflict(Problem):
+    status_code = 409
+    default_detail = "The change conflicts with existing data; nothing was changed."

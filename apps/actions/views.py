@@ -1,0 +1,107 @@
+"""`POST /actions/<module>/<action>`: one plain view for every action.
+
+A plain Django view rather than a DRF APIView: an action call needs a bearer check, a JSON body
+and a serializer, and DRF's per-request view machinery (content negotiation, parsers, throttles)
+would only add time to the hot path. Errors become problem+json through apps.core.problems.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from apps.accounts.api_keys import Caller, authenticate_key
+from apps.core.json import dumps
+from apps.core.problems import problem_for_exception, server_error
+
+from .exceptions import (
+    InvalidApiKey,
+    MalformedInput,
+    MethodNotAllowed,
+    MissingApiKey,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from .services import find_action, find_module, run_action, validate_input
+
+JSON = "application/json"
+
+
+@csrf_exempt  # called by services with a bearer key, never with a browser's cookies
+def call(request: HttpRequest, module: str, action: str) -> HttpResponse:
+    """Run one action with the JSON object in the body; answer its result as JSON."""
+    try:
+        _require_post(request)
+        caller = authenticate(request)
+        found = find_action(caller=caller, module=module, action=action)
+        result = run_action(found, validate_input(found, read_json_object(request)))
+    except Exception as exc:
+        return _error(exc)
+    return HttpResponse(dumps(result), content_type=JSON)
+
+
+@csrf_exempt
+def ping(request: HttpRequest, module: str) -> HttpResponse:
+    """The module's ping, as in the original: `true` when it exists and the key may call it."""
+    try:
+        _require_post(request)
+        find_module(caller=authenticate(request), module=module)
+    except Exception as exc:
+        return _error(exc)
+    return HttpResponse(b"true", content_type=JSON)
+
+
+def authenticate(request: HttpRequest) -> Caller:
+    """The API client named by `Authorization: Bearer <key>`; 401 otherwise."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise MissingApiKey()
+    caller = authenticate_key(key.strip())
+    if caller is None:
+        raise InvalidApiKey()
+    return caller
+
+
+def read_json_object(request: HttpRequest) -> dict:
+    """The body as a JSON object, refusing other media types and bodies over the limit.
+
+    The declared Content-Length is checked before anything is read, so an oversized body is
+    refused without being read into memory.
+    """
+    if request.content_type != JSON:
+        raise UnsupportedMediaType()
+    limit = settings.ACTIONS_MAX_BODY
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise MalformedInput("The Content-Length header is not a number.") from None
+    too_large = f"The body may be at most {limit} bytes."
+    if declared > limit:
+        raise PayloadTooLarge(too_large)
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge(too_large)
+    try:
+        payload = json.loads(body, parse_constant=_refuse_constant)
+    except ValueError as exc:  # includes JSONDecodeError and UnicodeDecodeError
+        raise MalformedInput(f"The body is not valid JSON: {exc}.") from None
+    if not isinstance(payload, dict):
+        raise MalformedInput("The body must be a JSON object.")
+    return payload
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _require_post(request: HttpRequest) -> None:
+    if request.method != "POST":
+        raise MethodNotAllowed()
+
+
+def _error(exc: Exception) -> HttpResponse:
+    response = problem_for_exception(exc)
+    return response if response is not None else server_error(exc)

@@ -1,0 +1,22 @@
+"""Input of the example actions, validated before the action runs."""
+
+from rest_framework import serializers
+
+
+class FooSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    email = serializers.EmailField(required=False, allow_null=True, default=None)
+
+
+class BarSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    email = serializers.EmailField(required=False, allow_null=True, default=None)
+
+
+class ExampleUserSerializer(serializers.Serializer):
+    """What `bar` answers: the stored rows for the name."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.EmailField(allow_null=True)
+    created_at = serializers.DateTimeField()

@@ -1,0 +1,47 @@
+"""The OpenAPI document lists every action with its input, output and errors."""
+
+import io
+
+import pytest
+import yaml
+from django.core.management import call_command
+
+ERRORS = {"400", "401", "403", "404", "405", "409", "413", "415", "500"}
+
+
+@pytest.fixture(scope="module")
+def schema():
+    out = io.StringIO()
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
+    return yaml.safe_load(out.getvalue())
+
+
+def test_the_schema_validates_and_lists_foo_and_bar(schema):
+    assert "/actions/example/foo" in schema["paths"]
+    assert "/actions/example/bar" in schema["paths"]
+    assert "/actions/example/" in schema["paths"]
+
+
+def test_each_action_has_its_serializer_as_body_and_every_error(schema):
+    bar = schema["paths"]["/actions/example/bar"]["post"]
+    body = bar["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/Bar"}
+    assert set(schema["components"]["schemas"]["Bar"]["properties"]) == {"name", "email"}
+    assert schema["components"]["schemas"]["Bar"]["required"] == ["name"]
+    assert set(bar["responses"]) == {"200", *ERRORS}
+    assert bar["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/ExampleUser"},
+    }
+    problem = bar["responses"]["409"]["content"]["application/problem+json"]["schema"]
+    assert problem == {"$ref": "#/components/schemas/Problem"}
+    assert bar["security"] == [{"apiKey": []}]
+    assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+
+
+def test_the_schema_and_docs_are_served_without_a_cdn(client):
+    assert client.get("/api/schema/").status_code == 200
+    docs = client.get("/api/docs/").content.decode()
+    assert "swagger-ui" in docs
+    assert "cdn" not in docs.lower()
+    assert "https://" not in docs
