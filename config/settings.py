@@ -112,13 +112,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 DB_CONN_MAX_AGE = env.int("DB_CONN_MAX_AGE", default=600)
 DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=5)
+# Check a reused connection with a query before each request uses it (one round trip).
+DB_CONN_HEALTH_CHECKS = env.bool("DB_CONN_HEALTH_CHECKS", default=True)
 
 
 def _database(url: str) -> dict:
     config = env.db_url_config(url)
     if config["ENGINE"] == "django.db.backends.postgresql":
         config["CONN_MAX_AGE"] = DB_CONN_MAX_AGE
-        config["CONN_HEALTH_CHECKS"] = True
+        config["CONN_HEALTH_CHECKS"] = DB_CONN_HEALTH_CHECKS
         config.setdefault("OPTIONS", {}).setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
     return config
 

@@ -15,6 +15,7 @@ import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -41,6 +42,29 @@ class Action:
     @property
     def path(self) -> str:
         return f"{self.module}/{self.name}"
+
+    def represent(self, result: Any) -> Any:
+        """The result shaped by the output serializer (unchanged when there is none)."""
+        if self.output is None:
+            return result
+        if self.many:
+            return [self.represent_item(item) for item in result]
+        return self.represent_item(result)
+
+    def represent_item(self, item: Any) -> Any:
+        """One object shaped by the output serializer.
+
+        One serializer instance per action does every call's `to_representation`: building a
+        DRF serializer deep-copies its fields, which costs more than shaping a few rows. Output
+        serializers must therefore keep no per-call state on `self`.
+        """
+        if self.output is None:
+            return item
+        return self._output_serializer.to_representation(item)
+
+    @cached_property
+    def _output_serializer(self) -> Any:
+        return self.output()
 
     @property
     def summary(self) -> str:

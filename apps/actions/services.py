@@ -83,9 +83,7 @@ def call_action(*, caller: Caller, module: str, action: str, payload: Mapping[st
 def _output(action: Action, result: Any) -> Any:
     if isinstance(result, Iterator):
         result = list(result)
-    if action.output is None:
-        return result
-    return action.output(result, many=action.many).data
+    return action.represent(result)
 
 
 def _items(action: Action, result: Any) -> Iterator[Any]:
@@ -93,4 +91,4 @@ def _items(action: Action, result: Any) -> Iterator[Any]:
         yield _output(action, result)
         return
     for item in result:
-        yield item if action.output is None else action.output(item).data
+        yield action.represent_item(item)
