@@ -1,0 +1,58 @@
+"""gunicorn settings for dbapi: `gunicorn -c config/gunicorn.conf.py` (the image's command).
+
+Read from the environment, like the Django settings, and from the same `env/<ENVIRONMENT>/.env`
+file when there is one. Options given on the command line (`--bind`, `--workers`, an app name)
+win over this file, so the tests and `bench/` can run it on a loopback port of their own.
+"""
+
+import os
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+_env_file = BASE_DIR / "env" / os.environ.get("ENVIRONMENT", "local") / ".env"
+if _env_file.is_file():
+    # The settings would load it too, but only in the workers; gunicorn needs it now.
+    environ.Env.read_env(_env_file)
+
+wsgi_app = "config.wsgi"
+
+# Loopback unless told otherwise; the image sets GUNICORN_BIND=0.0.0.0:8000.
+bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")]
+
+# Sync workers: on a few cores gthread was no faster (DESIGN.md), and nginx or the ingress
+# buffers slow clients, which is what sync workers cannot afford to wait for. Not derived
+# from the CPU count: in a container that is the host's, not the container's limit.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "sync"
+
+# A worker silent for `timeout` seconds is killed and replaced. On SIGTERM (docker stop, a
+# rolling update) workers finish their requests for up to `graceful_timeout` seconds; compose's
+# stop_grace_period and Kubernetes' terminationGracePeriodSeconds are longer than that.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "25"))
+# Idle seconds a kept-alive connection from the proxy stays open (threaded/async workers; the
+# sync worker closes after each response). Above nginx's upstream keepalive_timeout default.
+keepalive = 75
+
+# Who may tell gunicorn the request came over HTTPS (X-Forwarded-Proto). "*" in compose and
+# Kubernetes, where only nginx or the ingress controller can reach gunicorn's port.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# Every line on stdout as one JSON object (apps/core/gunicorn_logger.py); Django's own lines
+# go there too, in the same shape.
+logger_class = "apps.core.gunicorn_logger.JsonLogger"
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+# The heartbeat file on tmpfs: a disk-backed /tmp can block workers, and the container's root
+# filesystem may be read-only.
+_TMPFS = "/dev/shm"  # noqa: S108 (a directory for gunicorn's heartbeat, as its docs advise)
+if os.path.isdir(_TMPFS):
+    worker_tmp_dir = _TMPFS
+
+# gunicornc's control socket would live in $HOME, shared by every gunicorn of the user (tests,
+# benchmarks) and absent in the image; nothing here uses it.
+control_socket_disable = True

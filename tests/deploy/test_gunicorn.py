@@ -1,0 +1,141 @@
+"""config/gunicorn.conf.py: the image's server, whose every log line is one JSON object."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.servers import PROJECT_DIR, gunicorn, project_env
+
+from .conftest import GUNICORN_CONF, LOCAL_EXAMPLE, PRODUCTION_EXAMPLE, LogLines
+
+
+def resolved_config(*args: str, **environ: str) -> dict[str, str]:
+    """gunicorn's own view of its settings (`--print-config`, which also loads the app), in a
+    clean environment with no env file."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "ENVIRONMENT": "no-such-environment",
+        "SECRET_KEY": "print-config-" + "k" * 50,
+        **environ,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), "--print-config", *args],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    pairs = (re.match(r"(\w+)\s+= (.*)", line) for line in result.stdout.splitlines())
+    return {m.group(1): m.group(2) for m in pairs if m}
+
+
+def test_defaults_are_two_sync_workers_on_loopback_with_json_logs():
+    config = resolved_config()
+    assert config["wsgi_app"] == "config.wsgi"
+    assert config["bind"] == "['127.0.0.1:8000']"
+    assert config["workers"] == "2"
+    assert config["worker_class"] == "sync"
+    assert config["graceful_timeout"] == "25"
+    assert config["logger_class"] == "apps.core.gunicorn_logger.JsonLogger"
+    assert config["accesslog"] == "-"
+
+
+def test_the_environment_sets_workers_bind_timeouts_and_trusted_proxies():
+    config = resolved_config(
+        WEB_CONCURRENCY="5",
+        GUNICORN_BIND="0.0.0.0:8000",
+        GUNICORN_TIMEOUT="45",
+        GUNICORN_GRACEFUL_TIMEOUT="20",
+        FORWARDED_ALLOW_IPS="*",
+        LOG_LEVEL="WARNING",
+    )
+    assert config["workers"] == "5"
+    assert config["bind"] == "['0.0.0.0:8000']"
+    assert config["timeout"] == "45"
+    assert config["graceful_timeout"] == "20"
+    assert config["forwarded_allow_ips"] == "['*']"
+    assert config["loglevel"] == "warning"
+
+
+def test_command_line_bind_and_workers_win_over_the_file():
+    """What the tests and bench/harness.py rely on: their own port and worker count."""
+    config = resolved_config("--bind", "127.0.0.1:9", "--workers", "3", WEB_CONCURRENCY="5")
+    assert config["bind"] == "['127.0.0.1:9']"
+    assert config["workers"] == "3"
+
+
+@pytest.mark.parametrize(
+    "example", [LOCAL_EXAMPLE, PRODUCTION_EXAMPLE], ids=["local", "production"]
+)
+def test_every_variable_the_gunicorn_config_reads_is_documented(example):
+    read = set(re.findall(r"""os\.environ\.get\("([A-Z_0-9]+)\"""", GUNICORN_CONF.read_text()))
+    documented = set(re.findall(r"^#? ?([A-Z_0-9]+)=", example.read_text(), flags=re.M))
+    assert read - documented == set()
+
+
+@pytest.fixture
+def logged_gunicorn(tmp_path):
+    """gunicorn started as the image starts it (the config file), on a free loopback port."""
+    log_path = tmp_path / "stdout.log"
+    static_root = tmp_path / "static"
+    static_root.mkdir()  # the image has its collected files; an empty folder is enough here
+    env = project_env(STATIC_ROOT=str(static_root))
+    args = ("--config", str(GUNICORN_CONF))
+    with log_path.open("w") as stdout, gunicorn(env=env, args=args, stdout=stdout) as base_url:
+        yield base_url, LogLines(log_path)
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_access_lines_are_json_with_the_request_id_method_path_status_and_duration(logged_gunicorn):
+    base_url, log = logged_gunicorn
+    request = urllib.request.Request(
+        f"{base_url}/health/ready?probe=1", headers={"X-Request-ID": "deploy-test-1"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+    line = log.wait_for(logger="gunicorn.access", request_id="deploy-test-1")
+    assert line["level"] == "INFO"
+    assert line["message"] == "GET /health/ready 200"
+    assert (line["method"], line["path"], line["status"]) == ("GET", "/health/ready", 200)
+    assert isinstance(line["duration"], float)
+    assert 0 < line["duration"] < 10
+    assert line["timestamp"].endswith("+00:00")
+    assert "probe=1" not in json.dumps(line)  # query strings may carry secrets: never logged
+
+
+def test_a_request_without_an_id_is_logged_with_the_one_it_was_given(logged_gunicorn):
+    base_url, log = logged_gunicorn
+    with urllib.request.urlopen(f"{base_url}/health/live", timeout=10) as response:
+        given = response.headers["X-Request-ID"]
+    assert given
+    line = log.wait_for(logger="gunicorn.access", request_id=given)
+    assert line["status"] == 200
+
+
+def test_the_apps_lines_and_gunicorns_own_share_the_stream_and_the_shape(logged_gunicorn):
+    base_url, log = logged_gunicorn
+    request = urllib.request.Request(
+        f"{base_url}/no/such/page", headers={"X-Request-ID": "deploy-test-404"}
+    )
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(request, timeout=10)
+
+    django_line = log.wait_for(logger="django.request", request_id="deploy-test-404")
+    access_line = log.wait_for(logger="gunicorn.access", request_id="deploy-test-404")
+    assert django_line["level"] == "WARNING"
+    assert access_line["status"] == 404
+    started = log.wait_for(logger="gunicorn.error")
+    assert started["level"] == "INFO"
+    assert started["request_id"] is None
+    for record in log.records():  # every line parsed as JSON, and each has the common fields
+        assert {"timestamp", "level", "logger", "message", "request_id"} <= record.keys()
