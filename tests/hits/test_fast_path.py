@@ -9,16 +9,18 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import call_command
+from django.db import connection
 from django.test import RequestFactory
 
 from apps.hits.models import HitCounter
-from apps.hits.wsgi import HitsFastPath
+from apps.hits.wsgi import HitsFastPath, hits_fast_path
 from tests.hits.conftest import cache_at, in_background, in_threads
 from tests.servers import PROJECT_DIR, free_port, gunicorn, project_env
 
@@ -123,6 +125,28 @@ def test_the_fast_path_passes_every_other_request_to_django():
     assert post[0] == "405 Method Not Allowed"
     assert post[1]["Content-Type"] == "application/problem+json"
     assert post[1]["X-Request-ID"] == "p-1"
+
+
+def test_the_fast_path_closes_a_database_connection_past_its_age_as_django_does(
+    settings, dead_redis_url
+):
+    settings.CACHES = cache_at(dead_redis_url)  # so that the hit uses the database
+    application = HitsFastPath(WSGIHandler())
+    call(application, RequestFactory().get("/").environ)
+    assert connection.connection is not None  # kept for the next request (CONN_MAX_AGE)
+    connection.close_at = time.monotonic() - 1
+    call(application, RequestFactory().get("/").environ)
+    assert connection.connection is None
+
+
+def test_the_fast_path_accounts_for_every_middleware_in_the_settings():
+    assert isinstance(hits_fast_path(WSGIHandler()), HitsFastPath)
+
+
+def test_a_middleware_the_fast_path_does_not_know_turns_it_off(settings):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.gzip.GZipMiddleware"]
+    django = WSGIHandler()
+    assert hits_fast_path(django) is django
 
 
 # --- Under gunicorn -------------------------------------------------------------------------------
