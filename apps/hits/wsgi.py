@@ -146,10 +146,9 @@ class HitsFastPath:
             environ.get("HTTP_X_FORWARDED_HOST"),
             environ.get("SERVER_NAME"),
             environ.get("SERVER_PORT"),
+            environ.get("HTTP_X_FORWARDED_PORT"),
             environ.get("wsgi.url_scheme"),
-            environ.get(settings.SECURE_PROXY_SSL_HEADER[0])
-            if settings.SECURE_PROXY_SSL_HEADER
-            else None,
+            environ.get(self.proxy_ssl_header),
         )
         secure = self.known_hosts.get(key)
         if secure is None:

@@ -4,6 +4,8 @@ it crashes half way or runs twice at once."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -25,6 +27,7 @@ from tests.hits.conftest import (
     in_background,
     in_threads,
 )
+from tests.servers import PROJECT_DIR, free_port, project_env
 
 
 def hit(client: Client, times: int = 1) -> int:
@@ -123,6 +126,22 @@ def test_flush_fails_loudly_when_redis_is_down(client, settings, dead_redis_url)
     settings.CACHES = cache_at(dead_redis_url)
     with pytest.raises(CommandError, match="Redis did not answer"):
         flush()
+
+
+@pytest.mark.django_db
+def test_flush_fails_loudly_when_the_database_is_down_and_keeps_the_hits(client):
+    hit(client, times=3)
+    database_down = f"postgres://postgres@127.0.0.1:{free_port()}/nothing"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "flush_hits"],
+        cwd=PROJECT_DIR,
+        env=project_env(DATABASE_URL=database_down),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "The database did not answer" in result.stderr
+    assert flush() == "Flushed 3 hits.\n"
 
 
 @pytest.mark.django_db(transaction=True)

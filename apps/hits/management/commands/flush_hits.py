@@ -7,6 +7,7 @@ Redis that loses its memory can take with it. Safe to interrupt and to run twice
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 from redis import RedisError
 
 from apps.hits.services import flush_hits
@@ -21,6 +22,10 @@ class Command(BaseCommand):
         except RedisError as exc:
             # Non-zero exit, so the scheduler shows it; the hits wait in Redis for the next run.
             raise CommandError(f"Redis did not answer ({exc}); nothing was flushed.") from exc
+        except DatabaseError as exc:
+            raise CommandError(
+                f"The database did not answer ({exc}); the hits wait in Redis for the next run."
+            ) from exc
         total = sum(added.values())
         self.stdout.write(f"Flushed {total} hit{'s' if total != 1 else ''}.")
         if options["verbosity"] > 1:
