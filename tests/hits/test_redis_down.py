@@ -64,8 +64,8 @@ def test_a_hung_redis_costs_one_timeout_per_process_not_one_per_hit(client, sett
     started = time.monotonic()
     assert [hit(client) for _ in range(10)] == list(range(2, 12))
     others = time.monotonic() - started
-    assert 0.45 < first < 2  # waited for the socket timeout (REDIS_TIMEOUT, 0.5 s) once
-    assert others < 0.4  # and not again: the ten hits together took less than one timeout
+    assert first >= 0.45  # waited for the socket timeout (REDIS_TIMEOUT, 0.5 s) once
+    assert others < 2.5  # and not again: waiting every time would take 5 s
 
 
 def test_a_redis_failure_is_logged_once_as_json_with_the_request_id(
@@ -88,13 +88,13 @@ def test_a_redis_failure_is_logged_once_as_json_with_the_request_id(
 
 
 def test_redis_is_tried_again_after_the_retry_delay(client, settings, redis_proxy):
-    settings.HITS_REDIS_RETRY_AFTER = 0.3
+    settings.HITS_REDIS_RETRY_AFTER = 1
     settings.CACHES = cache_at(redis_proxy.url)
     redis_proxy.cut()
     assert hit(client) == 1
     redis_proxy.restore()
-    assert hit(client) == 2  # still in the database: Redis failed less than 0.3 s ago
-    time.sleep(0.35)
+    assert hit(client) == 2  # still in the database: Redis failed less than 1 s ago
+    time.sleep(1.05)
     assert hit(client) == 3  # through Redis again, seeded from the database
     assert persisted() == 2
     assert pending_hits("root") == 1
