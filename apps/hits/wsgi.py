@@ -85,7 +85,7 @@ class HitsFastPath:
         from .views import ANSWER_HEADERS, preferred_type, render_total
 
         self.application = application
-        self.count_hit = lambda: count_hit(ROOT_COUNTER)
+        self.counter, self.count_hit = ROOT_COUNTER, count_hit
         self.answer_headers, self.preferred_type = ANSWER_HEADERS, preferred_type
         self.render_total = render_total
         self.request_id_header = settings.REQUEST_ID_HEADER
@@ -115,7 +115,7 @@ class HitsFastPath:
 
     def answer(self, environ: Environ, *, request_id: str) -> tuple[str, Headers, bytes]:
         try:
-            total = self.count_hit()
+            total = self.count_hit(self.counter)
         except Exception as exc:
             return self.error(environ, exc, request_id=request_id)
         media_type = self.preferred_type(environ.get("HTTP_ACCEPT"))
