@@ -60,9 +60,10 @@ return hits
 """
 
 # Flush, step 3, once the batch is in the database: its hits move from the batches to the
-# persisted total (only for the flush that removes it). When no batch is left in flight, the
-# persisted total catches up with the database's, which may have counted hits while Redis was
-# unreachable; it never goes down.
+# persisted total (only for the flush that removes it, as two flushes may settle one batch).
+# Then the persisted total catches up with the database's, which may have counted hits while
+# Redis was unreachable; it never goes down. Only with no batch left in flight: the database's
+# total may already hold a batch another flush committed and has not settled yet.
 SETTLE_BATCH = """
 if ARGV[1] ~= '' and redis.call('HDEL', KEYS[2], ARGV[1]) == 1
         and redis.call('EXISTS', KEYS[1]) == 1 then
