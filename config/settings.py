@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.actions",
     "apps.example",
+    "apps.hits",
 ]
 
 MIDDLEWARE = [
@@ -166,6 +167,17 @@ else:
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
+
+# --- Hit counter (apps.hits) ----------------------------------------------------------------------
+# GET / counts in Redis; `manage.py flush_hits` moves the counts into the database.
+
+# Seconds a process counts hits straight into the database after Redis failed, before trying it
+# again: a dead Redis then costs one timeout per process, not one per hit.
+HITS_REDIS_RETRY_AFTER = env.float("HITS_REDIS_RETRY_AFTER", default=5.0)
+# Answer GET / in front of Django's handler with only the middleware it needs (config/wsgi.py).
+HITS_FAST_PATH = env.bool("HITS_FAST_PATH", default=True)
+# Days the id of a flushed batch is kept, so a batch found again in Redis is never added twice.
+HITS_BATCH_RETENTION_DAYS = env.int("HITS_BATCH_RETENTION_DAYS", default=7)
 
 # --- Static files ---------------------------------------------------------------------------------
 

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class HitsConfig(AppConfig):
+    """The cached hit counter: hits counted in Redis, persisted to the database by `flush_hits`."""
+
+    name = "apps.hits"
+    label = "hits"
+    verbose_name = "Hit counters"

@@ -1,0 +1,250 @@
+"""GET / under gunicorn takes the WSGI fast path (config/wsgi.py): the answers of Django's whole
+stack, exact counts from several processes, JSON logs and problems when things fail."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.management import call_command
+from django.db import connection
+from django.test import RequestFactory
+
+from apps.hits.models import HitCounter
+from apps.hits.wsgi import HitsFastPath, hits_fast_path
+from tests.hits.conftest import cache_at, in_background, in_threads
+from tests.servers import PROJECT_DIR, free_port, gunicorn, project_env
+
+# The fast path and Django share the database connection's signals (request_finished closes it
+# when obsolete), which a test transaction would not survive: these tests commit.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def call(application, environ: dict) -> tuple[str, dict[str, str], bytes]:
+    """Call a WSGI application as a server does; return status, headers and body."""
+    answer = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer.update(status=status, headers=dict(headers))
+
+    result = application(environ, start_response)
+    try:
+        body = b"".join(result)
+    finally:
+        result.close()
+    return answer["status"], answer["headers"], body
+
+
+def same_answers(environ_for) -> tuple[tuple, tuple]:
+    """Django's answer, then the fast path's, to the same request (counting two hits)."""
+    django = call(WSGIHandler(), environ_for())
+    fast = call(HitsFastPath(WSGIHandler()), environ_for())
+    return django, fast
+
+
+def without_the_count(body: bytes) -> bytes:
+    return re.sub(rb"\d+", b"N", body)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Accept": "application/json"}, {"Accept": "text/html"}],
+    ids=["any", "json", "browser"],
+)
+def test_the_fast_path_answers_what_django_answers(headers):
+    def environ():
+        return RequestFactory().get("/", headers={"X-Request-ID": "same-1", **headers}).environ
+
+    (status, django_headers, django_body), (fast_status, fast_headers, fast_body) = same_answers(
+        environ
+    )
+    assert status == fast_status == "200 OK"
+    assert fast_headers == django_headers
+    assert without_the_count(fast_body) == without_the_count(django_body)
+    assert django_body != fast_body  # two hits were counted
+
+
+def test_the_fast_path_sets_the_security_headers_django_sets_over_https(settings):
+    settings.SECURE_HSTS_SECONDS = 3600
+
+    def environ():
+        headers = {"X-Request-ID": "same-2", "X-Forwarded-Proto": "https"}
+        return RequestFactory().get("/", headers=headers).environ
+
+    (_, django_headers, _), (_, fast_headers, _) = same_answers(environ)
+    assert fast_headers == django_headers
+    assert fast_headers["Strict-Transport-Security"] == "max-age=3600"
+
+
+def test_the_fast_path_redirects_to_https_as_django_does(settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    def environ():
+        return RequestFactory().get("/", headers={"X-Request-ID": "same-3"}).environ
+
+    django, fast = same_answers(environ)
+    assert fast == django
+    assert fast[0] == "301 Moved Permanently"
+    assert fast[1]["Location"] == "https://testserver/"
+    assert not HitCounter.objects.exists()  # nothing counted
+
+
+def test_the_fast_path_refuses_a_host_that_is_not_allowed_as_django_does():
+    def environ():
+        headers = {"X-Request-ID": "same-4", "Host": "evil.example"}
+        return RequestFactory().get("/", headers=headers).environ
+
+    django, fast = same_answers(environ)
+    assert fast == django
+    assert fast[0] == "400 Bad Request"
+    assert fast[1]["Content-Type"] == "application/problem+json"
+
+
+def test_the_fast_path_counts_into_the_database_when_redis_is_down(settings, dead_redis_url):
+    settings.CACHES = cache_at(dead_redis_url)
+    environ = RequestFactory().get("/", headers={"X-Request-ID": "down-0"}).environ
+    status, headers, body = call(HitsFastPath(WSGIHandler()), environ)
+    assert (status, body, headers["X-Request-ID"]) == ("200 OK", b"Hits: 1", "down-0")
+    assert HitCounter.objects.get(name="root").total == 1
+
+
+def test_the_fast_path_passes_every_other_request_to_django():
+    application = HitsFastPath(WSGIHandler())
+    live = call(application, RequestFactory().get("/health/live").environ)
+    assert (live[0], json.loads(live[2])) == ("200 OK", {"status": "ok"})
+    post = call(application, RequestFactory().post("/", headers={"X-Request-ID": "p-1"}).environ)
+    assert post[0] == "405 Method Not Allowed"
+    assert post[1]["Content-Type"] == "application/problem+json"
+    assert post[1]["X-Request-ID"] == "p-1"
+
+
+def test_the_fast_path_closes_a_database_connection_past_its_age_as_django_does(
+    settings, dead_redis_url
+):
+    settings.CACHES = cache_at(dead_redis_url)  # so that the hit uses the database
+    application = HitsFastPath(WSGIHandler())
+    call(application, RequestFactory().get("/").environ)
+    assert connection.connection is not None  # kept for the next request (CONN_MAX_AGE)
+    connection.close_at = time.monotonic() - 1
+    call(application, RequestFactory().get("/").environ)
+    assert connection.connection is None
+
+
+def test_the_fast_path_accounts_for_every_middleware_in_the_settings():
+    assert isinstance(hits_fast_path(WSGIHandler()), HitsFastPath)
+
+
+def test_a_middleware_the_fast_path_does_not_know_turns_it_off(settings):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.gzip.GZipMiddleware"]
+    django = WSGIHandler()
+    assert hits_fast_path(django) is django
+
+
+# --- Under gunicorn -------------------------------------------------------------------------------
+
+
+def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def hits(url: str) -> int:
+    status, _, body = get(f"{url}/", Accept="application/json")
+    assert status == 200
+    return json.loads(body)["hits"]
+
+
+def flush() -> None:
+    call_command("flush_hits", stdout=io.StringIO())
+
+
+@pytest.mark.parametrize("fast_path", ["true", "false"], ids=["fast-path", "whole-stack"])
+def test_exactly_n_hits_from_several_gunicorn_workers(fast_path):
+    per_thread, threads = 25, 8
+    with gunicorn(env=project_env(HITS_FAST_PATH=fast_path), workers=3) as url:
+        shown = in_threads(lambda: [hits(url) for _ in range(per_thread)], count=threads)
+    assert sorted(total for totals in shown for total in totals) == list(
+        range(1, per_thread * threads + 1)
+    )
+    flush()
+    assert HitCounter.objects.get(name="root").total == per_thread * threads
+
+
+def test_flush_processes_running_at_once_while_workers_count_persist_each_hit_once():
+    per_thread, threads = 40, 6
+    counting = threading.Event()
+    counting.set()
+
+    def flush_in_processes() -> int:
+        runs = 0
+        while counting.is_set() or runs < 2:
+            subprocess.run(
+                [sys.executable, "manage.py", "flush_hits"],
+                cwd=PROJECT_DIR,
+                env=project_env(),
+                check=True,
+                capture_output=True,
+            )
+            runs += 1
+        return runs
+
+    with gunicorn(workers=2) as url:
+        hits(url)  # the counter exists before the flushes start
+        flushers = [in_background(flush_in_processes) for _ in range(2)]
+        shown = in_threads(lambda: [hits(url) for _ in range(per_thread)], count=threads)
+        counting.clear()
+        assert all(flusher.result(60) >= 2 for flusher in flushers)
+    flush()
+    expected = per_thread * threads + 1
+    assert sorted(total for totals in shown for total in totals) == list(range(2, expected + 1))
+    assert HitCounter.objects.get(name="root").total == expected
+
+
+def test_under_gunicorn_a_dead_redis_is_logged_as_json_with_the_request_id(
+    tmp_path, dead_redis_url
+):
+    log = tmp_path / "gunicorn.log"
+    with (
+        log.open("w") as stdout,
+        gunicorn(env=project_env(REDIS_URL=dead_redis_url), stdout=stdout) as url,
+    ):
+        status, headers, body = get(f"{url}/", **{"X-Request-ID": "dead-redis-1"})
+    assert (status, body, headers["X-Request-ID"]) == (200, b"Hits: 1", "dead-redis-1")
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    [warning] = [r for r in records if r["logger"] == "apps.hits.store"]
+    assert warning["request_id"] == "dead-redis-1"
+    assert HitCounter.objects.get(name="root").total == 1
+
+
+def test_under_gunicorn_without_redis_and_database_root_is_a_500_problem(tmp_path, dead_redis_url):
+    log = tmp_path / "gunicorn.log"
+    env = project_env(
+        DEBUG="false",  # Django's debug page would show the traceback, by design
+        REDIS_URL=dead_redis_url,
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/nothing",
+    )
+    with log.open("w") as stdout, gunicorn(env=env, stdout=stdout) as url:
+        status, headers, body = get(f"{url}/", **{"X-Request-ID": "all-down-1"})
+    assert status == 500
+    assert headers["Content-Type"] == "application/problem+json"
+    assert headers["X-Request-ID"] == "all-down-1"
+    problem = json.loads(body)
+    assert problem["request_id"] == "all-down-1"
+    assert "Traceback" not in body.decode()
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    [error] = [r for r in records if r["level"] == "ERROR"]
+    assert error["request_id"] == "all-down-1"
+    assert "OperationalError" in error["exc_info"]
