@@ -12,7 +12,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 TEST_DATABASE_URL_REPORTING ?= $(TEST_DATABASE_URL)_reporting
 PYTEST_ARGS ?=
 
-.PHONY: run test lint check-django services install install-dev migrate bench clean
+.PHONY: run test lint check-django services install install-dev migrate bench clean protos
 
 run: install migrate
 	$(PY) manage.py runserver 127.0.0.1:8000
@@ -44,6 +44,11 @@ bench: install-dev
 	scripts/system-packages.sh wrk
 	$(PY) scripts/services.py
 	$(PY) -m bench.run $(BENCH)
+
+# The gRPC modules generated from protos/*.proto are committed; this regenerates them after a
+# .proto changes (tests/rpc/test_protos.py fails while they are stale).
+protos: install-dev
+	$(PY) scripts/generate_protos.py
 
 services: install-dev
 	$(PY) scripts/services.py
