@@ -1,0 +1,70 @@
+"""What every gRPC call gets, as an HTTP request gets it from Django and the middleware.
+
+A request id (the caller's `x-request-id` when sane, else a new one) set for the logs and sent
+back in the metadata; database connections closed or kept before and after, as CONN_MAX_AGE
+says; errors answered as statuses (apps.rpc.errors) with the problem in the trailing metadata;
+and one log line per call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+
+import grpc
+from django.db import close_old_connections
+
+from apps.core.request_id import reset_request_id, sanitize, set_request_id
+
+from .errors import status_for_exception
+
+logger = logging.getLogger(__name__)
+
+REQUEST_ID_KEY = "x-request-id"
+# The problem+json document of a failed call, as UTF-8 JSON (binary metadata keys end in -bin).
+PROBLEM_KEY = "problem-bin"
+
+
+@contextlib.contextmanager
+def serving(
+    context: grpc.ServicerContext, *, method: str, streaming: bool = False
+) -> Iterator[dict[str, str]]:
+    """Serve one call inside this block; yields the call's metadata as a dict.
+
+    An exception raised in the block ends the call with the status mapped from it. A streaming
+    call also sends the request id in its initial metadata, so it is known before the rows.
+    """
+    metadata = dict(context.invocation_metadata())
+    request_id = sanitize(metadata.get(REQUEST_ID_KEY))
+    token = set_request_id(request_id)
+    started = time.perf_counter()
+    code = grpc.StatusCode.OK
+    close_old_connections()
+    try:
+        context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
+        if streaming:
+            context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
+        yield metadata
+    except GeneratorExit:  # the client went away in the middle of a stream
+        code = grpc.StatusCode.CANCELLED
+        raise
+    except Exception as exc:
+        status = status_for_exception(exc)
+        code = status.code
+        context.set_trailing_metadata(((REQUEST_ID_KEY, request_id), (PROBLEM_KEY, status.problem)))
+        context.abort(status.code, status.details)
+    finally:
+        close_old_connections()
+        logger.info(
+            "%s %s",
+            method,
+            code.name,
+            extra={
+                "grpc_method": method,
+                "grpc_code": code.name,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        reset_request_id(token)
