@@ -98,9 +98,10 @@ def build_server(*, bind: str, workers: int) -> Server:
     reflection.enable_server_reflection(
         (*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(bind)
-    if not port:
-        raise OSError(f"Cannot listen on {bind}.")
+    try:
+        port = server.add_insecure_port(bind)
+    except RuntimeError as exc:  # grpc's way of saying the address is taken or invalid
+        raise OSError(f"Cannot listen on {bind}: is it in use, or not an address here?") from exc
     return Server(grpc_server=server, health=health_servicer, port=port, pool=pool, workers=workers)
 
 
