@@ -35,3 +35,13 @@ def sleep(db: Db, seconds: float):
     """Hold a worker and a connection for a while, as a slow query does."""
     db.execute("SELECT pg_sleep(%(seconds)s)", {"seconds": seconds})
     return {"slept": seconds}
+
+
+class EmptySerializer(serializers.Serializer):
+    pass
+
+
+@actions.action("backend", input=EmptySerializer, using="default")
+def backend(db: Db):
+    """The PostgreSQL backend serving this call's connection: the same one while it is kept."""
+    return db.fetch_value("SELECT pg_backend_pid()")
