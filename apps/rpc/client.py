@@ -64,8 +64,9 @@ class ActionCallError(Exception):
 class ActionsClient:
     """dbapi.v1.Actions over one channel, opened once and reused by every call and thread.
 
-    `target` is host:port, or a channel of your own (e.g. `upstream_channel("dbapi")`, which
-    adds the key itself). `timeout` is each call's deadline in seconds (None: no deadline).
+    `target` is host:port, or a channel of your own: `upstream_channel("dbapi")` adds the key,
+    the request id and the upstream's timeout itself. `timeout` is each call's deadline in
+    seconds; None sets none (a channel from upstream_channel() then sets the upstream's).
     """
 
     def __init__(
@@ -73,7 +74,7 @@ class ActionsClient:
         target: str | grpc.Channel,
         key: str | None = None,
         *,
-        timeout: float | None = 30.0,
+        timeout: float | None = None,
         request_id: str | None = None,
         secure: bool = False,
     ):
