@@ -25,32 +25,40 @@ from apps.actions.services import (
 from apps.core.json import dumps
 from protos.dbapi.v1 import actions_pb2, actions_pb2_grpc
 
-from .calls import serving
+from .calls import Metadata, streaming, unary
 from .values import from_struct, to_value
 
 
 class ActionsServicer(actions_pb2_grpc.ActionsServicer):
+    @unary("/dbapi.v1.Actions/Call")
     def Call(
-        self, request: actions_pb2.CallRequest, context: grpc.ServicerContext
+        self,
+        request: actions_pb2.CallRequest,
+        context: grpc.ServicerContext,
+        *,
+        metadata: Metadata,
     ) -> actions_pb2.CallReply:
         """Run the action and answer its whole result."""
-        with serving(context, method="/dbapi.v1.Actions/Call") as metadata:
-            action, arguments = prepare(request, metadata)
-            return actions_pb2.CallReply(result=encode(run_action(action, arguments)))
+        action, arguments = prepare(request, metadata)
+        return actions_pb2.CallReply(result=encode(run_action(action, arguments)))
 
+    @streaming("/dbapi.v1.Actions/Stream")
     def Stream(
-        self, request: actions_pb2.CallRequest, context: grpc.ServicerContext
+        self,
+        request: actions_pb2.CallRequest,
+        context: grpc.ServicerContext,
+        *,
+        metadata: Metadata,
     ) -> Iterator[actions_pb2.Row]:
         """Run the action and send its result item by item, each as it is read.
 
         The transaction stays open while the rows are sent; a client that goes away ends it
         (rolled back) at once rather than when the rows run out.
         """
-        with serving(context, method="/dbapi.v1.Actions/Stream", streaming=True) as metadata:
-            action, arguments = prepare(request, metadata)
-            with contextlib.closing(stream_action(action, arguments)) as items:
-                for item in items:
-                    yield actions_pb2.Row(value=encode(item))
+        action, arguments = prepare(request, metadata)
+        with contextlib.closing(stream_action(action, arguments)) as items:
+            for item in items:
+                yield actions_pb2.Row(value=encode(item))
 
 
 def prepare(

@@ -8,36 +8,35 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import grpc
 from rest_framework.exceptions import ValidationError
 
 from protos.api import api_pb2, api_pb2_grpc
 
-from .calls import serving
+from .calls import streaming, unary
 
 # getAll builds its whole answer in memory; getStream sends one item at a time and has no limit.
 MAX_ITEMS = 100_000
 
 
 class ApiServicer(api_pb2_grpc.ApiServicer):
-    def sayHello(self, request: api_pb2.HelloRequest, context: grpc.ServicerContext):
-        with serving(context, method="/api.Api/sayHello"):
-            return api_pb2.Hello(message=f"Hello {request.name}!")
+    @unary("/api.Api/sayHello")
+    def sayHello(self, request: api_pb2.HelloRequest, context, *, metadata) -> api_pb2.Hello:
+        return api_pb2.Hello(message=f"Hello {request.name}!")
 
-    def getAll(self, request: api_pb2.ApiRequest, context: grpc.ServicerContext):
-        with serving(context, method="/api.Api/getAll"):
-            if request.length > MAX_ITEMS:
-                raise ValidationError(
-                    {"length": [f"Ensure this value is less than or equal to {MAX_ITEMS}."]}
-                )
-            return api_pb2.Items(items=[item(i) for i in range(1, request.length + 1)])
+    @unary("/api.Api/getAll")
+    def getAll(self, request: api_pb2.ApiRequest, context, *, metadata) -> api_pb2.Items:
+        if request.length > MAX_ITEMS:
+            raise ValidationError(
+                {"length": [f"Ensure this value is less than or equal to {MAX_ITEMS}."]}
+            )
+        return api_pb2.Items(items=[item(i) for i in range(1, request.length + 1)])
 
+    @streaming("/api.Api/getStream")
     def getStream(
-        self, request: api_pb2.ApiRequest, context: grpc.ServicerContext
+        self, request: api_pb2.ApiRequest, context, *, metadata
     ) -> Iterator[api_pb2.Item]:
-        with serving(context, method="/api.Api/getStream", streaming=True):
-            for i in range(1, request.length + 1):
-                yield item(i)
+        for i in range(1, request.length + 1):
+            yield item(i)
 
 
 def item(i: int) -> api_pb2.Item:
