@@ -24,12 +24,9 @@ from django.db import close_old_connections
 from apps.core.request_id import reset_request_id, sanitize, set_request_id
 
 from .errors import status_for_exception
+from .metadata import PROBLEM_KEY, REQUEST_ID_KEY
 
 logger = logging.getLogger(__name__)
-
-REQUEST_ID_KEY = "x-request-id"
-# The problem+json document of a failed call, as UTF-8 JSON (binary metadata keys end in -bin).
-PROBLEM_KEY = "problem-bin"
 
 Metadata = dict[str, str]
 

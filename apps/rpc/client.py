@@ -19,10 +19,8 @@ import grpc
 
 from protos.dbapi.v1 import actions_pb2, actions_pb2_grpc
 
+from .metadata import PROBLEM_KEY, REQUEST_ID_KEY
 from .values import from_value, to_struct
-
-REQUEST_ID_KEY = "x-request-id"
-PROBLEM_KEY = "problem-bin"
 
 # Results may be larger than gRPC's default 4 MiB, as they may be over HTTP.
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1)]

@@ -8,14 +8,11 @@ from typing import Any
 
 import grpc
 
-from apps.core.request_id import get_request_id
+from apps.core.request_id import METADATA_KEY, get_request_id
 
 from .errors import UpstreamError, UpstreamTimeout
 
 logger = logging.getLogger("apps.core.upstreams")
-
-# The request id in gRPC metadata (keys are lower case there).
-REQUEST_ID_METADATA = "x-request-id"
 
 
 class _CallDetails(
@@ -31,8 +28,8 @@ class _CallDetails(
 class _UpstreamCall:
     """The call a gRPC upstream hands back, with its failures turned into UpstreamError.
 
-    Everything but `result()` and iteration is the underlying call's, so it is still a
-    `grpc.Call` and a `grpc.Future` to its caller.
+    Everything but `result()` and iteration is passed to the call it wraps, so it behaves as
+    that call (a grpc.Call and grpc.Future, or a response iterator) to its caller.
     """
 
     def __init__(self, call: Any, upstream: UpstreamInterceptor):
@@ -43,7 +40,8 @@ class _UpstreamCall:
         try:
             return self._call.result(timeout)
         except grpc.RpcError as exc:
-            raise self._upstream.error_for(exc) from exc
+            self._upstream.raise_for(exc)
+            raise
 
     def __iter__(self) -> _UpstreamCall:
         return self
@@ -52,7 +50,8 @@ class _UpstreamCall:
         try:
             return next(self._call)
         except grpc.RpcError as exc:
-            raise self._upstream.error_for(exc) from exc
+            self._upstream.raise_for(exc)
+            raise
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._call, name)
@@ -76,7 +75,9 @@ class UpstreamInterceptor(
         self.timeout = timeout
         self.authorization = ("authorization", f"Bearer {token}") if token else None
 
-    def error_for(self, exc: grpc.RpcError) -> Exception:
+    def raise_for(self, exc: grpc.RpcError) -> None:
+        """Raise UpstreamError or UpstreamTimeout for a failure of the upstream; return for
+        its other answers, which the caller re-raises as they are."""
         code = exc.code() if isinstance(exc, grpc.Call) else None
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             error: UpstreamError = UpstreamTimeout(
@@ -85,7 +86,7 @@ class UpstreamInterceptor(
         elif code == grpc.StatusCode.UNAVAILABLE:
             error = UpstreamError(f"The upstream service {self.name!r} could not be reached.")
         else:
-            return exc
+            return
         logger.warning(
             "Upstream %s failed: %s: %s",
             self.name,
@@ -93,17 +94,17 @@ class UpstreamInterceptor(
             exc.details(),
             extra={"upstream": self.name, "status_code": error.status_code},
         )
-        return error
+        raise error from exc
 
     def _details(self, details: grpc.ClientCallDetails) -> _CallDetails:
         metadata = [
             (key, value)
             for key, value in (details.metadata or ())
-            if key not in (REQUEST_ID_METADATA, "authorization")
+            if key not in (METADATA_KEY, "authorization")
         ]
         request_id = get_request_id()
         if request_id:
-            metadata.append((REQUEST_ID_METADATA, request_id))
+            metadata.append((METADATA_KEY, request_id))
         if self.authorization:
             metadata.append(self.authorization)
         return _CallDetails(
