@@ -46,8 +46,8 @@ def wait_for_sleep_in_flight(timeout: float = 10) -> None:
     while time.monotonic() < deadline:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE query LIKE 'SELECT pg_sleep%%' AND state = 'active'"
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE 'SELECT pg_sleep%%' AND state = 'active'"
             )
             if cursor.fetchone()[0]:
                 return
