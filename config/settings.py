@@ -10,6 +10,7 @@ With nothing set, dbapi runs on the embedded default: a SQLite file and the loca
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import environ
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "apps.actions",
     "apps.example",
     "apps.hits",
+    "apps.rpc",
 ]
 
 MIDDLEWARE = [
@@ -265,6 +267,49 @@ ACTIONS_MAX_BODY = env.int("ACTIONS_MAX_BODY", default=1024 * 1024)
 # How long a verified API key stays cached (seconds). Verifying again also refreshes the
 # client's last_used_at, which is therefore written at most once a minute.
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=60)
+
+# --- gRPC -----------------------------------------------------------------------------------------
+# `manage.py grpcserver` serves the actions (dbapi.v1.Actions) and the original api.Api over gRPC.
+# A request message over ACTIONS_MAX_BODY is refused (RESOURCE_EXHAUSTED), as a body is over HTTP.
+
+# host:port to listen on (`--bind` overrides it); 0.0.0.0:50051 in a container.
+GRPC_BIND = env("GRPC_BIND", default="127.0.0.1:50051")
+# Threads serving calls (`--workers` overrides it): calls served at once, each thread with its own
+# database connection, kept as CONN_MAX_AGE says.
+GRPC_WORKERS = env.int("GRPC_WORKERS", default=8)
+# Seconds in-flight calls get to finish after SIGTERM; keep it under the orchestrator's grace.
+GRPC_GRACE_SECONDS = env.float("GRPC_GRACE_SECONDS", default=20.0)
+
+# --- Upstream services ----------------------------------------------------------------------------
+# UPSTREAM_<NAME>_URL declares the upstream service "<name>" (lower-cased), reached with
+# apps.core.upstreams.upstream("<name>") for http(s):// URLs, or upstream_channel("<name>") for
+# grpc(s)://host:port. Optional per service: UPSTREAM_<NAME>_TIMEOUT (seconds),
+# UPSTREAM_<NAME>_RETRIES and UPSTREAM_<NAME>_TOKEN (sent as `Authorization: Bearer <token>`).
+
+# Defaults for every upstream: seconds to wait for it (then 504), retries of an idempotent call on
+# a connection error or a 502/503/504, and the first pause between tries (doubled each time).
+UPSTREAM_TIMEOUT = env.float("UPSTREAM_TIMEOUT", default=5.0)
+UPSTREAM_RETRIES = env.int("UPSTREAM_RETRIES", default=2)
+UPSTREAM_BACKOFF = env.float("UPSTREAM_BACKOFF", default=0.1)
+
+
+def _upstream(name: str, url: str) -> dict:
+    prefix = f"UPSTREAM_{name.upper()}_"
+    if url.partition("://")[0] not in ("http", "https", "grpc", "grpcs"):
+        raise ImproperlyConfigured(f"{prefix}URL must be an http(s):// or grpc(s):// URL.")
+    return {
+        "URL": url,
+        "TIMEOUT": env.float(f"{prefix}TIMEOUT", default=UPSTREAM_TIMEOUT),
+        "RETRIES": env.int(f"{prefix}RETRIES", default=UPSTREAM_RETRIES),
+        "TOKEN": env.str(f"{prefix}TOKEN", default=""),
+    }
+
+
+UPSTREAMS = {}
+for _name, _url in sorted(os.environ.items()):
+    _match = re.fullmatch(r"UPSTREAM_([A-Z0-9_]+)_URL", _name)
+    if _match and _url:
+        UPSTREAMS[_match[1].lower()] = _upstream(_match[1], _url)
 
 # --- Request id -----------------------------------------------------------------------------------
 

@@ -63,6 +63,8 @@ CALL_ERRORS = {
     (409, PROBLEM_CONTENT_TYPE): _problem("The change conflicts with existing data; rolled back."),
     (413, PROBLEM_CONTENT_TYPE): _problem("The body is larger than ACTIONS_MAX_BODY."),
     (415, PROBLEM_CONTENT_TYPE): _problem("The body is not application/json."),
+    (502, PROBLEM_CONTENT_TYPE): _problem("An upstream service the action calls failed."),
+    (504, PROBLEM_CONTENT_TYPE): _problem("An upstream service the action calls was too slow."),
 }
 
 

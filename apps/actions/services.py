@@ -12,11 +12,29 @@ from typing import Any
 
 from django.db import IntegrityError, connections, transaction
 
-from apps.accounts.api_keys import Caller
+from apps.accounts.api_keys import Caller, authenticate_key
 
 from .db import Db
-from .exceptions import ActionConflict, ActionNotFound, ModuleForbidden
+from .exceptions import (
+    ActionConflict,
+    ActionNotFound,
+    InvalidApiKey,
+    MissingApiKey,
+    ModuleForbidden,
+)
 from .registry import Action, Module, registry
+
+
+def authenticate_bearer(authorization: str | None) -> Caller:
+    """The API client named by an `Authorization: Bearer <key>` value (HTTP header or gRPC
+    metadata); 401 when there is none, or the key is unknown or revoked."""
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise MissingApiKey()
+    caller = authenticate_key(key.strip())
+    if caller is None:
+        raise InvalidApiKey()
+    return caller
 
 
 def find_module(*, caller: Caller, module: str) -> Module:

@@ -13,19 +13,17 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from apps.accounts.api_keys import Caller, authenticate_key
+from apps.accounts.api_keys import Caller
 from apps.core.json import dumps
 from apps.core.problems import problem_for_exception, server_error
 
 from .exceptions import (
-    InvalidApiKey,
     MalformedInput,
     MethodNotAllowed,
-    MissingApiKey,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from .services import find_action, find_module, run_action, validate_input
+from .services import authenticate_bearer, find_action, find_module, run_action, validate_input
 
 JSON = "application/json"
 
@@ -56,13 +54,7 @@ def ping(request: HttpRequest, module: str) -> HttpResponse:
 
 def authenticate(request: HttpRequest) -> Caller:
     """The API client named by `Authorization: Bearer <key>`; 401 otherwise."""
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise MissingApiKey()
-    caller = authenticate_key(key.strip())
-    if caller is None:
-        raise InvalidApiKey()
-    return caller
+    return authenticate_bearer(request.headers.get("Authorization"))
 
 
 def read_json_object(request: HttpRequest) -> dict:

@@ -8,6 +8,9 @@ from contextvars import ContextVar
 
 _current: ContextVar[str | None] = ContextVar("request_id", default=None)
 
+# The request id's key in gRPC metadata (where keys are lower case); X-Request-ID over HTTP.
+METADATA_KEY = "x-request-id"
+
 # What a client may send: short, printable, no spaces or separators that could split a log line.
 _SANE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 

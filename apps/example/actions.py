@@ -1,19 +1,30 @@
 """The example module: the original server's two actions, the pattern every module copies.
 
-POST /actions/example/foo  {"name": "ana", "email": "ana@example.com"}
-POST /actions/example/bar  {"name": "ana"}
+POST /actions/example/foo      {"name": "ana", "email": "ana@example.com"}
+POST /actions/example/bar      {"name": "ana"}
+POST /actions/example/hello    {"name": "ana"}    calls the upstream service "flask"
+POST /actions/example/numbers  {"count": 100000}  many rows: stream them over gRPC
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 from django.utils import timezone
 
 from apps.actions import Db, registry
+from apps.core.upstreams import UpstreamError, upstream
 
-from .serializers import BarSerializer, ExampleUserSerializer, FooSerializer
-from .sql import SQL_USERS
+from .serializers import (
+    BarSerializer,
+    ExampleUserSerializer,
+    FooSerializer,
+    HelloSerializer,
+    NumbersSerializer,
+)
+from .sql import SQL_NUMBERS, SQL_USERS
 
 actions = registry.module("example")
 
@@ -31,3 +42,27 @@ def bar(db: Db, name: str, email: str | None = None) -> list[dict[str, Any]]:
     """Store the email for a name (insert or update), then return the rows for that name."""
     db.upsert("example_user", {"name": name, "email": email}, conflict=["name"])
     return db.fetch_all(SQL_USERS, {"name": name})
+
+
+@actions.action("hello", input=HelloSerializer)
+def hello(name: str) -> dict[str, Any]:
+    """Ask the upstream service "flask" to greet the name (the original's `GET /hello/<name>`).
+
+    Another service is reached by its name in settings (UPSTREAM_FLASK_URL), never by a URL in
+    code. When it is down or too slow the call answers 502 or 504 (UpstreamError).
+    """
+    response = upstream("flask").get(f"/hello/{quote(name, safe='')}")
+    if response.is_error:  # 5xx never gets here: upstream() raises UpstreamError for them
+        raise UpstreamError(f"The upstream service 'flask' answered {response.status_code}.")
+    json_answer = response.headers.get("Content-Type", "").startswith("application/json")
+    return {"name": name, "answer": response.json() if json_answer else response.text}
+
+
+@actions.action("numbers", input=NumbersSerializer, using="default")
+def numbers(db: Db, count: int) -> Iterator[dict[str, Any]]:
+    """Rows 1..count from a server-side cursor, read as they are sent.
+
+    gRPC's `Stream` sends each row as it is read, so the rows never sit in memory together;
+    over HTTP they are collected into one JSON array.
+    """
+    return db.iterate(SQL_NUMBERS, {"count": count})

@@ -13,6 +13,14 @@ class BarSerializer(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_null=True, default=None)
 
 
+class HelloSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+
+
+class NumbersSerializer(serializers.Serializer):
+    count = serializers.IntegerField(min_value=1, max_value=100_000)
+
+
 class ExampleUserSerializer(serializers.Serializer):
     """What `bar` answers: the stored rows for the name."""
 

@@ -6,3 +6,12 @@ SQL_USERS = """
     WHERE name = %(name)s
     ORDER BY id
 """
+
+# A recursive count rather than generate_series, so that it runs on SQLite (`make run`) too.
+SQL_NUMBERS = """
+    WITH RECURSIVE numbers (n) AS (
+        SELECT 1 UNION ALL SELECT n + 1 FROM numbers WHERE n < %(count)s
+    )
+    SELECT n, 'row ' || n AS label
+    FROM numbers
+"""

@@ -1,0 +1,75 @@
+"""`dbapi.v1.Actions`: the registered actions over gRPC, through the same services as HTTP.
+
+The same key check, module restrictions, serializer validation, transaction and JSON encoding
+as `POST /actions/<module>/<action>`; only the framing differs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import grpc
+from google.protobuf.struct_pb2 import Value
+
+from apps.actions.registry import Action
+from apps.actions.services import (
+    authenticate_bearer,
+    find_action,
+    run_action,
+    stream_action,
+    validate_input,
+)
+from apps.core.json import dumps
+from protos.dbapi.v1 import actions_pb2, actions_pb2_grpc
+
+from .calls import Metadata, streaming, unary
+from .values import from_struct, to_value
+
+
+class ActionsServicer(actions_pb2_grpc.ActionsServicer):
+    @unary("/dbapi.v1.Actions/Call")
+    def Call(
+        self,
+        request: actions_pb2.CallRequest,
+        context: grpc.ServicerContext,
+        *,
+        metadata: Metadata,
+    ) -> actions_pb2.CallReply:
+        """Run the action and answer its whole result."""
+        action, arguments = prepare(request, metadata)
+        return actions_pb2.CallReply(result=encode(run_action(action, arguments)))
+
+    @streaming("/dbapi.v1.Actions/Stream")
+    def Stream(
+        self,
+        request: actions_pb2.CallRequest,
+        context: grpc.ServicerContext,
+        *,
+        metadata: Metadata,
+    ) -> Iterator[actions_pb2.Row]:
+        """Run the action and send its result item by item, each as it is read.
+
+        The transaction stays open while the rows are sent; a client that goes away ends it
+        (rolled back) at once rather than when the rows run out.
+        """
+        action, arguments = prepare(request, metadata)
+        with contextlib.closing(stream_action(action, arguments)) as items:
+            for item in items:
+                yield actions_pb2.Row(value=encode(item))
+
+
+def prepare(
+    request: actions_pb2.CallRequest, metadata: Mapping[str, str]
+) -> tuple[Action, dict[str, Any]]:
+    """Authenticate, find the action and validate its input, as the HTTP view does."""
+    caller = authenticate_bearer(metadata.get("authorization"))
+    action = find_action(caller=caller, module=request.module, action=request.action)
+    return action, validate_input(action, from_struct(request.params))
+
+
+def encode(result: Any) -> Value:
+    """The result as a Value holding exactly the JSON the HTTP API answers for it."""
+    return to_value(json.loads(dumps(result)))

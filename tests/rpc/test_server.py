@@ -1,0 +1,350 @@
+"""The server around the services: health, reflection, request ids and logs, database
+connections handled as for a request, graceful stop, and `manage.py grpcserver`."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import grpc
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection, connections
+from google.protobuf import json_format, message_factory
+from google.protobuf.descriptor_pool import DescriptorPool
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+
+from apps.accounts.api_keys import create_api_client
+from apps.rpc.client import ActionCallError, ActionsClient
+from apps.rpc.server import build_server
+from apps.rpc.values import to_struct
+from protos.dbapi.v1 import actions_pb2
+from tests.servers import PROJECT_DIR, free_port, project_env
+
+Code = grpc.StatusCode
+SERVING = health_pb2.HealthCheckResponse.SERVING
+GENERATED = re.compile(r"[0-9a-f]{32}")
+
+
+def health_of(channel: grpc.Channel, service: str = "", timeout: float = 5):
+    request = health_pb2.HealthCheckRequest(service=service)
+    return health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout).status
+
+
+def wait_for_sleep_in_flight(timeout: float = 10) -> None:
+    """Until a server thread is inside the `rpc_testing/sleep` action's query."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE 'SELECT pg_sleep%%' AND state = 'active'"
+            )
+            if cursor.fetchone()[0]:
+                return
+        time.sleep(0.02)
+    raise TimeoutError("the slow call never started")
+
+
+# --- Health checking ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", ["", "dbapi.v1.Actions", "api.Api"])
+def test_health_answers_serving_for_the_server_and_each_service(channel, service):
+    assert health_of(channel, service) == SERVING
+
+
+def test_health_of_an_unknown_service_is_not_found(channel):
+    with pytest.raises(grpc.RpcError) as raised:
+        health_of(channel, "no.Such")
+    assert raised.value.code() == Code.NOT_FOUND
+
+
+def test_health_answers_while_every_worker_is_busy(transactional_db):
+    """A probe must not wait behind long calls, or the orchestrator restarts a busy server."""
+    _, key = create_api_client(name="busy")
+    server = build_server(bind="127.0.0.1:0", workers=1)
+    server.start()
+    target = f"127.0.0.1:{server.port}"
+    try:
+        with ActionsClient(target, key) as busy, grpc.insecure_channel(target) as probe:
+            slow = threading.Thread(
+                target=busy.call, args=("rpc_testing", "sleep"), kwargs={"seconds": 2}
+            )
+            slow.start()
+            wait_for_sleep_in_flight()
+            assert health_of(probe, timeout=1) == SERVING
+            slow.join()
+    finally:
+        server.stop(grace=5)
+
+
+# --- Reflection ---------------------------------------------------------------------------------
+
+
+def test_reflection_lists_both_services(channel):
+    services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+    assert {"dbapi.v1.Actions", "api.Api", "grpc.health.v1.Health"} <= services
+
+
+def reflected_method(channel: grpc.Channel, service: str, method: str):
+    """A callable and its message classes built from reflection alone, as grpcurl does."""
+    pool = DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+    descriptor = pool.FindServiceByName(service).methods_by_name[method]
+    request = message_factory.GetMessageClass(descriptor.input_type)
+    reply = message_factory.GetMessageClass(descriptor.output_type)
+    call = channel.unary_unary(
+        f"/{service}/{method}",
+        request_serializer=request.SerializeToString,
+        response_deserializer=reply.FromString,
+    )
+    return call, request
+
+
+def test_a_client_without_the_protos_calls_both_services_through_reflection(channel, api_key):
+    say_hello, hello_request = reflected_method(channel, "api.Api", "sayHello")
+    assert say_hello(hello_request(name="ana"), timeout=10).message == "Hello ana!"
+
+    call, call_request = reflected_method(channel, "dbapi.v1.Actions", "Call")
+    request = json_format.ParseDict(
+        {"module": "example", "action": "foo", "params": {"name": "ana"}}, call_request()
+    )
+    reply = call(request, metadata=(("authorization", f"Bearer {api_key}"),), timeout=10)
+    assert json_format.MessageToDict(reply)["result"]["name"] == "ana"
+
+
+# --- Request id and logs ------------------------------------------------------------------------
+
+
+def foo_request() -> actions_pb2.CallRequest:
+    return actions_pb2.CallRequest(module="example", action="foo", params=to_struct({"name": "a"}))
+
+
+def test_a_sane_request_id_is_kept_and_sent_back(stub, api_key):
+    metadata = (("authorization", f"Bearer {api_key}"), ("x-request-id", "caller-7f3a.42:1"))
+    _, call = stub.Call.with_call(foo_request(), metadata=metadata, timeout=10)
+    assert dict(call.trailing_metadata())["x-request-id"] == "caller-7f3a.42:1"
+
+
+@pytest.mark.parametrize("bad", ["has space", "x" * 129, "semi;colon"])
+def test_an_insane_request_id_is_replaced(stub, api_key, bad):
+    metadata = (("authorization", f"Bearer {api_key}"), ("x-request-id", bad))
+    _, call = stub.Call.with_call(foo_request(), metadata=metadata, timeout=10)
+    assert GENERATED.fullmatch(dict(call.trailing_metadata())["x-request-id"])
+
+
+def request_id_of(stub, api_key: str) -> str:
+    metadata = (("authorization", f"Bearer {api_key}"),)
+    _, call = stub.Call.with_call(foo_request(), metadata=metadata, timeout=10)
+    return dict(call.trailing_metadata())["x-request-id"]
+
+
+def test_each_call_without_one_gets_its_own(stub, api_key):
+    assert len({request_id_of(stub, api_key) for _ in range(3)}) == 3
+
+
+def test_a_stream_sends_its_request_id_before_the_rows(stub, api_key):
+    request = actions_pb2.CallRequest(
+        module="example", action="numbers", params=to_struct({"count": 3})
+    )
+    metadata = (("authorization", f"Bearer {api_key}"), ("x-request-id", "stream-1"))
+    rows = stub.Stream(request, metadata=metadata, timeout=10)
+    assert dict(rows.initial_metadata())["x-request-id"] == "stream-1"
+    assert len(list(rows)) == 3
+
+
+def test_a_failed_call_sends_back_its_request_id_and_problem(stub, api_key):
+    request = actions_pb2.CallRequest(module="example", action="bar")
+    metadata = (("authorization", f"Bearer {api_key}"), ("x-request-id", "failing-1"))
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Call(request, metadata=metadata, timeout=10)
+    trailing = dict(raised.value.trailing_metadata())
+    assert trailing["x-request-id"] == "failing-1"
+    problem = json.loads(trailing["problem-bin"])
+    assert problem["request_id"] == "failing-1"
+    assert problem["errors"] == {"name": ["This field is required."]}
+
+
+def test_each_call_is_logged_with_its_request_id_code_and_duration(rpc, log_lines):
+    rpc.with_request_id("logged-1").call("example", "foo", name="ana")
+    with pytest.raises(ActionCallError):
+        rpc.with_request_id("logged-2").call("example", "nothing")
+    [ok] = log_lines(request_id="logged-1", logger="apps.rpc.calls")
+    [not_found] = log_lines(request_id="logged-2", logger="apps.rpc.calls")
+    assert ok["message"] == "/dbapi.v1.Actions/Call OK"
+    assert ok["grpc_code"] == "OK"
+    assert ok["duration_ms"] >= 0
+    assert not_found["grpc_code"] == "NOT_FOUND"
+
+
+def test_what_an_action_logs_carries_the_call_s_request_id(rpc, log_lines):
+    with pytest.raises(ActionCallError):
+        rpc.with_request_id("crash-1").call("testing", "crash_after_insert", name="ana")
+    [crash] = log_lines(level="ERROR")
+    assert crash["request_id"] == "crash-1"
+
+
+# --- Database connections -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def single_worker(transactional_db):
+    _, key = create_api_client(name="one-worker")
+    server = build_server(bind="127.0.0.1:0", workers=1)
+    server.start()
+    with ActionsClient(f"127.0.0.1:{server.port}", key) as client:
+        yield client
+    server.stop(grace=5)
+
+
+def test_a_worker_keeps_its_connection_between_calls_as_conn_max_age_says(single_worker):
+    first = single_worker.call("rpc_testing", "backend")
+    assert single_worker.call("rpc_testing", "backend") == first
+
+
+def test_with_conn_max_age_0_each_call_gets_a_new_connection(single_worker):
+    db_settings = connections.settings["default"]
+    saved = db_settings["CONN_MAX_AGE"]
+    db_settings["CONN_MAX_AGE"] = 0
+    try:
+        first = single_worker.call("rpc_testing", "backend")
+        second = single_worker.call("rpc_testing", "backend")
+    finally:
+        db_settings["CONN_MAX_AGE"] = saved
+    assert first != second
+
+
+# --- Graceful stop ------------------------------------------------------------------------------
+
+
+def test_stopping_lets_a_call_in_flight_finish_and_refuses_new_ones(transactional_db):
+    _, key = create_api_client(name="stopping")
+    server = build_server(bind="127.0.0.1:0", workers=2)
+    server.start()
+    target = f"127.0.0.1:{server.port}"
+    answers = []
+    with ActionsClient(target, key) as caller:
+        slow = threading.Thread(
+            target=lambda: answers.append(caller.call("rpc_testing", "sleep", seconds=1.5))
+        )
+        slow.start()
+        wait_for_sleep_in_flight()
+        stopping = threading.Thread(target=server.stop, kwargs={"grace": 10})
+        stopping.start()
+        time.sleep(0.2)
+        with (
+            ActionsClient(target, key, timeout=2) as latecomer,
+            pytest.raises(ActionCallError) as refused,
+        ):
+            latecomer.call("example", "foo", name="ana")
+        slow.join()
+        stopping.join()
+    assert answers == [{"slept": 1.5}]
+    assert refused.value.code == Code.UNAVAILABLE
+
+
+# --- manage.py grpcserver -----------------------------------------------------------------------
+
+
+class GrpcServerProcess:
+    """`manage.py grpcserver` in a subprocess, its JSON log lines in a file."""
+
+    def __init__(self, tmp_path, *args: str, **env: str):
+        self.log = tmp_path / "grpcserver.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "grpcserver", *args],
+            cwd=PROJECT_DIR,
+            env=project_env(**env),
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_until_serving(self, target: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(target) as channel:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"grpcserver exited: {self.log.read_text()}")
+                try:
+                    if health_of(channel, timeout=1) == SERVING:
+                        return
+                except grpc.RpcError:
+                    time.sleep(0.1)
+        raise TimeoutError(f"grpcserver did not serve {target}: {self.log.read_text()}")
+
+    def lines(self) -> list[dict]:
+        return [
+            json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")
+        ]
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_grpcserver_serves_on_grpc_bind_and_finishes_a_stream_after_sigterm(tmp_path):
+    _, key = create_api_client(name="sigterm")
+    port = free_port()
+    server = GrpcServerProcess(tmp_path, GRPC_BIND=f"127.0.0.1:{port}", GRPC_WORKERS="3")
+    try:
+        server.wait_until_serving(f"127.0.0.1:{port}")
+        with ActionsClient(f"127.0.0.1:{port}", key, timeout=60) as client:
+            rows = client.stream("example", "numbers", count=20_000)
+            assert next(rows)["n"] == 1
+            server.process.send_signal(signal.SIGTERM)
+            assert 1 + sum(1 for _ in rows) == 20_000  # the call in flight finished
+        assert server.process.wait(timeout=30) == 0
+    finally:
+        server.kill()
+    messages = [line["message"] for line in server.lines()]
+    assert f"gRPC server listening on 127.0.0.1:{port}" in messages
+    assert messages[-1] == "gRPC server stopped"
+    [listening] = [
+        line for line in server.lines() if line["message"].startswith("gRPC server listening")
+    ]
+    assert listening["workers"] == 3
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_grpcserver_options_win_over_the_settings(tmp_path):
+    port = free_port()
+    server = GrpcServerProcess(
+        tmp_path, "--bind", f"127.0.0.1:{port}", "--workers", "2", GRPC_BIND="127.0.0.1:1"
+    )
+    try:
+        server.wait_until_serving(f"127.0.0.1:{port}")
+        server.process.send_signal(signal.SIGINT)
+        assert server.process.wait(timeout=30) == 0
+    finally:
+        server.kill()
+    [listening] = [
+        line for line in server.lines() if line["message"].startswith("gRPC server listening")
+    ]
+    assert listening["workers"] == 2
+
+
+def test_grpcserver_refuses_no_workers():
+    with pytest.raises(CommandError, match="--workers must be at least 1"):
+        call_command("grpcserver", workers=0)
+
+
+def test_grpcserver_says_when_its_address_is_taken():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(CommandError, match=f"Cannot listen on 127.0.0.1:{port}"):
+            call_command("grpcserver", bind=f"127.0.0.1:{port}")
