@@ -18,6 +18,7 @@ run: install migrate
 test: export DATABASE_URL = $(TEST_DATABASE_URL)
 test: export REDIS_URL = $(TEST_REDIS_URL)
 test: install-dev services lint check-django
+	scripts/system-packages.sh chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-dev
