@@ -61,9 +61,8 @@ def token_with_totp_devices(*, digest: str, now: datetime) -> UserToken | None:
     """The live user token with this digest, with `.user` and `.totp_devices` (the person's
     confirmed TOTP devices) loaded by one query; None when there is no such token."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql.SQL_BEARER_WITH_TOTP_DEVICES,
-            [digest, connection.ops.adapt_datetimefield_value(now)],
+        sql.BEARER_WITH_TOTP_DEVICES.execute(
+            cursor, [digest, connection.ops.adapt_datetimefield_value(now)]
         )
         rows = cursor.fetchall()
     if not rows:

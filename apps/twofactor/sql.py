@@ -1,9 +1,12 @@
 """The statements on the TOTP verify path, written out: one read, one conditional write.
 
-The ORM would build the same statements on every request; written once here they cost nothing to
-prepare, and the conditional UPDATE is the whole replay protection, so it should be in plain sight.
-Values are always parameters; table and column names are Django's for these models.
+The ORM would build the same statements on every request; written once here they are prepared
+once per connection (see prepared.py), and the conditional UPDATE, which is the whole replay
+protection, is in plain sight. Values are always parameters; table and column names are Django's
+for these models.
 """
+
+from .prepared import PreparedStatement
 
 # The user token, its person and the person's confirmed TOTP devices, in one round trip.
 # One row per device; the device columns are NULL when the person has none.
@@ -62,3 +65,12 @@ WITH accepted AS (
 )
 SELECT count(*) FROM accepted
 """
+
+BEARER_WITH_TOTP_DEVICES = PreparedStatement(
+    "twofactor_bearer_with_totp_devices", SQL_BEARER_WITH_TOTP_DEVICES
+)
+ACCEPT_TOTP_STEP = PreparedStatement("twofactor_accept_totp_step", SQL_ACCEPT_TOTP_STEP)
+# PostgreSQL only: the data-modifying WITH has no SQLite equivalent.
+ACCEPT_TOTP_STEP_AND_MARK_VERIFIED = PreparedStatement(
+    "twofactor_accept_totp_step_and_mark_verified", SQL_ACCEPT_TOTP_STEP_AND_MARK_VERIFIED
+)

@@ -147,17 +147,15 @@ def _accept_totp(match: _Match, *, token: UserToken | None, now: datetime) -> bo
     step = [match.t, match.drift, adapted_now, device.pk, match.t]
     with connection.cursor() as cursor:
         if token is None or token.is_verified:
-            cursor.execute(sql.SQL_ACCEPT_TOTP_STEP, step)
+            sql.ACCEPT_TOTP_STEP.execute(cursor, step)
             accepted = cursor.rowcount == 1
         elif connection.vendor == "postgresql":
-            cursor.execute(
-                sql.SQL_ACCEPT_TOTP_STEP_AND_MARK_VERIFIED, [*step, adapted_now, token.pk]
-            )
+            sql.ACCEPT_TOTP_STEP_AND_MARK_VERIFIED.execute(cursor, [*step, adapted_now, token.pk])
             accepted = cursor.fetchone()[0] == 1
             token.verified_at = now if accepted else None
         else:
             with transaction.atomic():
-                cursor.execute(sql.SQL_ACCEPT_TOTP_STEP, step)
+                sql.ACCEPT_TOTP_STEP.execute(cursor, step)
                 accepted = cursor.rowcount == 1
                 if accepted:
                     mark_token_verified(token=token, now=now)

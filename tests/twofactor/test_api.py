@@ -9,6 +9,8 @@ from datetime import timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -324,17 +326,48 @@ def test_throttling_backs_off_exponentially(client, device, api_token, settings)
         assert int(response["Retry-After"]) == pytest.approx(10 * 2 ** (failures - 1), abs=1)
 
 
-def test_verify_takes_at_most_two_queries(client, device, api_token, django_assert_max_num_queries):
-    with django_assert_max_num_queries(2):  # token + devices; accept and mark the token
-        assert post(client, "/api/v1/otp/verify", {"token": code_for(device)}, api_token).json()[
-            "status"
-        ]
-    with django_assert_max_num_queries(2):  # the token is verified already: only the accept
-        assert post(
-            client, "/api/v1/otp/verify", {"token": code_for(device, steps=1)}, api_token
-        ).json()["status"]
-    with django_assert_max_num_queries(2):  # a failure: the read and one failure count
-        post(client, "/api/v1/otp/verify", {"token": wrong_code(device)}, api_token)
+def executed(call) -> list[str]:
+    """The SQL statements `call` sent to the database."""
+    with CaptureQueriesContext(connection) as queries:
+        call()
+    return [query["sql"] for query in queries.captured_queries]
+
+
+def verify(client, code, token):
+    return post(client, "/api/v1/otp/verify", {"token": code}, token)
+
+
+def test_verify_takes_two_statements(client, device, api_token, django_user_model):
+    # Someone else's verifications first, so this connection has prepared the statements.
+    other = make_device(django_user_model.objects.create_user("bob", password=PASSWORD))
+    other_token = login(client, username="bob").json()["token"]
+    verify(client, code_for(other), other_token)
+    verify(client, code_for(other, steps=1), other_token)
+
+    # The token and devices in one read; the code accepted and the token marked in one write.
+    first = executed(lambda: verify(client, code_for(device), api_token))
+    assert len(first) == 2, first
+    assert all(sql.startswith("EXECUTE twofactor_") for sql in first)
+    # With a verified token: the read and the conditional UPDATE.
+    again = executed(lambda: verify(client, code_for(device, steps=1), api_token))
+    assert len(again) == 2, again
+    # A wrong code: the read and one failure count.
+    failed = executed(lambda: verify(client, wrong_code(device), api_token))
+    assert len(failed) == 2, failed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_statements_are_prepared_once_per_connection(client, device, api_token):
+    connection.close()  # a new server session, as after CONN_MAX_AGE
+    first = executed(lambda: verify(client, code_for(device), api_token))
+    assert [sql.split(" AS ")[0] for sql in first if sql.startswith("PREPARE")] == [
+        "PREPARE twofactor_bearer_with_totp_devices",
+        "PREPARE twofactor_accept_totp_step_and_mark_verified",
+    ]
+    again = executed(lambda: verify(client, code_for(device, steps=1), api_token))
+    assert [sql.split(" ")[0] for sql in again] == ["EXECUTE", "PREPARE", "EXECUTE"]
+    last = executed(lambda: verify(client, wrong_code(device), api_token))
+    assert not any(sql.startswith("PREPARE") for sql in last)
 
 
 def test_a_person_without_a_device_gets_false(client, person, api_token):
