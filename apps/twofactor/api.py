@@ -83,6 +83,10 @@ class TokenView(APIView):
 
     @extend_schema(
         operation_id="auth_token_create",
+        summary="Log in with a password: a user token",
+        description="The token is shown once. Endpoints that need two factors refuse it until a "
+        "code verified it (POST otp/verify, or confirming a first authenticator). Repeated wrong "
+        "passwords for a username are throttled: 429 with Retry-After.",
         request=CredentialsSerializer,
         responses={201: IssuedTokenSerializer, **problem_responses(400, 401, 429)},
         auth=[],
@@ -110,6 +114,8 @@ class TokenView(APIView):
 
     @extend_schema(
         operation_id="auth_token_revoke",
+        summary="Revoke the token sent (log out)",
+        description="The token stops working at once.",
         request=None,
         responses={204: OpenApiResponse(description="Revoked."), **problem_responses(401)},
     )
@@ -126,6 +132,8 @@ class DevicesView(APIView):
 
     @extend_schema(
         operation_id="otp_devices_list",
+        summary="The person's authenticators",
+        description="Never their keys. Needs a verified token once the person has one.",
         responses={200: DeviceSerializer(many=True), **problem_responses(401, 403)},
     )
     def get(self, request: Request) -> Response:
@@ -134,6 +142,11 @@ class DevicesView(APIView):
 
     @extend_schema(
         operation_id="otp_devices_create",
+        summary="Start enrolling an authenticator",
+        description="A new unconfirmed TOTP device: scan `qr_svg` or open `provisioning_uri` in "
+        "an authenticator app, then confirm it with its first code. The only answer that carries "
+        "the secret; an unfinished enrolment is replaced. Needs a verified token once the person "
+        "has a confirmed authenticator.",
         request=NewDeviceRequestSerializer,
         responses={201: NewDeviceSerializer, **problem_responses(400, 401, 403)},
     )
@@ -154,6 +167,9 @@ class ConfirmDeviceView(APIView):
 
     @extend_schema(
         operation_id="otp_devices_confirm",
+        summary="Confirm a new authenticator with its first code",
+        description="`status` says whether the code was accepted; if so the device can be used "
+        "from now on and the token is verified. Wrong codes are throttled: 429 with Retry-After.",
         request=CodeSerializer,
         responses={200: StatusSerializer, **problem_responses(400, 401, 403, 404, 429)},
     )
@@ -181,6 +197,10 @@ class VerifyView(APIView):
 
     @extend_schema(
         operation_id="otp_verify",
+        summary="Check a code from an authenticator, or a backup code",
+        description="`status` says whether it was accepted; an accepted code verifies the token. "
+        "Each code is accepted once; codes one step (30 s) early or late are accepted. After "
+        "wrong codes, checks are throttled: 429 with Retry-After, whatever the code.",
         request=CodeSerializer,
         auth=USER_TOKEN_AUTH,
         responses={200: StatusSerializer, **problem_responses(400, 401, 429)},
@@ -210,6 +230,8 @@ class CheckView(VerifyView):
 
     @extend_schema(
         operation_id="otp_check",
+        summary="Check a code (the original mobile client's call)",
+        description="The same as POST otp/verify, with the code in the path.",
         request=None,
         auth=USER_TOKEN_AUTH,
         responses={200: StatusSerializer, **problem_responses(400, 401, 429)},
