@@ -77,7 +77,11 @@ def _count_password_failure(*, count_key: str, until_key: str) -> None:
     window = settings.LOGIN_FAILURE_WINDOW
     cache.add(until_key, time.time() + window, timeout=window)
     cache.add(count_key, 0, timeout=window)
-    if cache.incr(count_key) == settings.LOGIN_FAILURE_LIMIT:
+    try:
+        count = cache.incr(count_key)  # atomic: concurrent failures are all counted
+    except ValueError:  # the window ended between add and incr
+        cache.set(count_key, count := 1, timeout=window)
+    if count == settings.LOGIN_FAILURE_LIMIT:
         logger.warning("Password logins throttled after repeated failures")
 
 

@@ -105,6 +105,8 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
     not yet verified by a device)."""
     user = _code_step_user(request)
     if user is None:
+        if request.user.is_authenticated:  # nothing to verify
+            return redirect(_next_url(request))
         messages.info(request, "Log in with your password first.")
         return redirect(_with_next(reverse("twofactor:login"), _next_url(request)))
     form = CodeForm(request.POST or None, user=user)
@@ -120,7 +122,9 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
 
 def _code_step_user(request: HttpRequest) -> User | None:
     if request.user.is_authenticated:
-        return None if request.user.is_verified() else request.user
+        if request.user.is_verified() or not selectors.has_second_factor(user=request.user):
+            return None
+        return request.user
     pending = request.session.get(PENDING_LOGIN)
     if pending is None or time.time() - pending["started"] > settings.OTP_LOGIN_TIMEOUT:
         request.session.pop(PENDING_LOGIN, None)

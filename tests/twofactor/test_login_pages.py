@@ -163,3 +163,11 @@ def test_anonymous_visitors_are_sent_to_the_login(client):
     response = client.get("/account/two-factor/")
     assert response.status_code == 302
     assert response["Location"] == "/account/login/?next=/account/two-factor/"
+
+
+def test_the_code_step_sends_a_person_without_devices_on(client, person, settings):
+    settings.OTP_REQUIRED = False
+    submit_password(client)
+    response = client.get("/account/login/code/?next=/account/two-factor/")
+    assert response.status_code == 302
+    assert response["Location"] == "/account/two-factor/"
