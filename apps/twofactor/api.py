@@ -43,7 +43,7 @@ THROTTLED_DETAIL = "Too many wrong attempts."
 USER_TOKEN_AUTH = [{UserTokenScheme.name: []}]
 
 
-class InvalidCredentials(Problem):
+class WrongCredentials(Problem):
     status_code = status.HTTP_401_UNAUTHORIZED
     default_detail = "That username and password do not match."
     default_code = "invalid_credentials"
@@ -99,7 +99,7 @@ class TokenView(APIView):
                 request=request._request, **serializer.validated_data
             )
         except services.InvalidCredentials:
-            raise InvalidCredentials from None
+            raise WrongCredentials from None
         except services.LoginThrottled as exc:
             raise throttled(exc) from None
         issued = issue_user_token(user=user)
@@ -137,7 +137,7 @@ class DevicesView(APIView):
         responses={200: DeviceSerializer(many=True), **problem_responses(401, 403)},
     )
     def get(self, request: Request) -> Response:
-        devices = selectors.overview(user=request.user).totp_devices
+        devices = selectors.totp_devices(user=request.user)
         return Response(DeviceSerializer(devices, many=True).data)
 
     @extend_schema(

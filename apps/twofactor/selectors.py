@@ -21,6 +21,11 @@ def confirmed_totp_devices(*, user: User) -> list[TOTPDevice]:
     return list(TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id"))
 
 
+def totp_devices(*, user: User) -> list[TOTPDevice]:
+    """All the person's TOTP devices, confirmed ones first."""
+    return list(TOTPDevice.objects.filter(user=user).order_by("-confirmed", "id"))
+
+
 def unconfirmed_totp_device(*, user: User, device_id: int) -> TOTPDevice | None:
     """The person's own device being enrolled; None for anyone else's or a confirmed one."""
     return TOTPDevice.objects.filter(user=user, pk=device_id, confirmed=False).first()
@@ -51,7 +56,7 @@ class Overview:
 
 
 def overview(*, user: User) -> Overview:
-    devices = list(TOTPDevice.objects.filter(user=user).order_by("-confirmed", "id"))
+    devices = totp_devices(user=user)
     device = backup_device(user=user)
     left = StaticToken.objects.filter(device=device).count() if device else 0
     return Overview(totp_devices=devices, backup_codes_left=left, has_backup_codes=bool(device))
