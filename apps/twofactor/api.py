@@ -44,6 +44,8 @@ USER_TOKEN_AUTH = [{UserTokenScheme.name: []}]
 
 
 class WrongCredentials(Problem):
+    """401 for a wrong password, the same whether the username exists or not."""
+
     status_code = status.HTTP_401_UNAUTHORIZED
     default_detail = "That username and password do not match."
     default_code = "invalid_credentials"
