@@ -16,6 +16,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import User
+from apps.accounts.tokens import issue_user_token
 
 PASSWORD = "correct horse battery staple"
 PROBLEM = "application/problem+json"
@@ -84,15 +85,9 @@ def device(person) -> TOTPDevice:
 
 
 @pytest.fixture
-def api_token(client, person) -> str:
-    """A user token for the person, from the API, not yet verified by a code."""
-    response = client.post(
-        "/api/v1/auth/token",
-        {"username": person.username, "password": PASSWORD},
-        content_type="application/json",
-    )
-    assert response.status_code == 201, response.content
-    return response.json()["token"]
+def api_token(person) -> str:
+    """A user token for the person, not yet verified by a code (as POST auth/token gives)."""
+    return issue_user_token(user=person).key
 
 
 def bearer(token: str) -> dict[str, str]:
