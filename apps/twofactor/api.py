@@ -90,7 +90,7 @@ class TokenView(APIView):
         "code verified it (POST otp/verify, or confirming a first authenticator). Repeated wrong "
         "passwords for a username are throttled: 429 with Retry-After.",
         request=CredentialsSerializer,
-        responses={201: IssuedTokenSerializer, **problem_responses(400, 401, 429)},
+        responses={201: IssuedTokenSerializer, **problem_responses(400, 401, 415, 429)},
         auth=[],
     )
     def post(self, request: Request) -> Response:
@@ -150,7 +150,7 @@ class DevicesView(APIView):
         "the secret; an unfinished enrolment is replaced. Needs a verified token once the person "
         "has a confirmed authenticator.",
         request=NewDeviceRequestSerializer,
-        responses={201: NewDeviceSerializer, **problem_responses(400, 401, 403)},
+        responses={201: NewDeviceSerializer, **problem_responses(400, 401, 403, 415)},
     )
     def post(self, request: Request) -> Response:
         serializer = NewDeviceRequestSerializer(data=request.data)
@@ -173,7 +173,7 @@ class ConfirmDeviceView(APIView):
         description="`status` says whether the code was accepted; if so the device can be used "
         "from now on and the token is verified. Wrong codes are throttled: 429 with Retry-After.",
         request=CodeSerializer,
-        responses={200: StatusSerializer, **problem_responses(400, 401, 403, 404, 429)},
+        responses={200: StatusSerializer, **problem_responses(400, 401, 403, 404, 415, 429)},
     )
     def post(self, request: Request, device_id: int) -> Response:
         serializer = CodeSerializer(data=request.data)
@@ -205,7 +205,7 @@ class VerifyView(APIView):
         "wrong codes, checks are throttled: 429 with Retry-After, whatever the code.",
         request=CodeSerializer,
         auth=USER_TOKEN_AUTH,
-        responses={200: StatusSerializer, **problem_responses(400, 401, 429)},
+        responses={200: StatusSerializer, **problem_responses(400, 401, 415, 429)},
     )
     def post(self, request: Request) -> Response:
         return self.verify(request, request.data)

@@ -382,6 +382,7 @@ ERRORS = [
     ("post", "/api/v1/auth/token", {"username": "alice"}, False, 400),
     ("post", "/api/v1/auth/token", "not json", False, 400),
     ("put", "/api/v1/auth/token", {}, False, 405),
+    ("post", "/api/v1/otp/verify", "token=123456", True, 415),
     ("delete", "/api/v1/auth/token", None, False, 401),
     ("post", "/api/v1/otp/devices", {}, False, 401),
     ("get", "/api/v1/otp/devices", None, False, 401),
@@ -405,8 +406,9 @@ def test_every_api_error_is_problem_json(
     headers = bearer(api_token) if authenticated else {}
     kwargs = {"headers": headers}
     if body is not None:
+        form = isinstance(body, str) and "=" in body
         kwargs.update(data=body if isinstance(body, str) else json.dumps(body))
-        kwargs["content_type"] = "application/json"
+        kwargs["content_type"] = "application/x-www-form-urlencoded" if form else "application/json"
     response = getattr(client, method)(path, **kwargs)
     body = assert_problem(response, status)
     if status == 400 and "errors" in body:
