@@ -59,9 +59,9 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "apps.twofactor",
     "apps.core",
     "apps.accounts",
-    "apps.twofactor",
 ]
 
 MIDDLEWARE = [
@@ -247,6 +247,10 @@ LOGGING = {
     },
 }
 
+# --- Request id -----------------------------------------------------------------------------------
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
 # --- Two-factor authentication (apps.twofactor, django-otp) ---------------------------------------
 
 LOGIN_URL = "twofactor:login"
@@ -269,7 +273,3 @@ USER_TOKEN_LIFETIME = env.int("USER_TOKEN_LIFETIME", default=86400)
 # Wrong passwords for one username, within LOGIN_FAILURE_WINDOW seconds, before 429.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)
-
-# --- Request id -----------------------------------------------------------------------------------
-
-REQUEST_ID_HEADER = "X-Request-ID"
