@@ -200,6 +200,10 @@ def run_wrk(url: str, script: str, *, seconds: float, connections: int) -> Measu
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     socket_errors = re.search(r"Socket errors:.*?(\d+).*?(\d+).*?(\d+).*?(\d+)", out)
     errors = int(non_2xx.group(1)) if non_2xx else 0
+    # A scenario's script may check the bodies too, and report the answers it rejects.
+    rejected = re.search(r"Rejected answers:\s+(\d+)", out)
+    if rejected:
+        errors += int(rejected.group(1))
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())
     return Measurement(rps, p50, p99, errors)

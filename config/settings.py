@@ -46,7 +46,8 @@ ALLOWED_HOSTS = env.list(
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin, on a site that demands a second factor from staff (django-otp).
+    "apps.twofactor.apps.TwoFactorAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -56,6 +57,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "apps.twofactor",
     "apps.core",
     "apps.accounts",
     "apps.actions",
@@ -72,6 +77,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(), lazily
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -314,3 +320,26 @@ for _name, _url in sorted(os.environ.items()):
 # --- Request id -----------------------------------------------------------------------------------
 
 REQUEST_ID_HEADER = "X-Request-ID"
+
+# --- Two-factor authentication (apps.twofactor, django-otp) ---------------------------------------
+
+LOGIN_URL = "twofactor:login"
+LOGIN_REDIRECT_URL = "twofactor:overview"
+LOGOUT_REDIRECT_URL = "twofactor:login"
+# True: people without a confirmed authenticator are sent to enrol one after logging in, and the
+# mobile API tells them a second factor is required.
+OTP_REQUIRED = env.bool("OTP_REQUIRED", default=True)
+# The issuer shown by authenticator apps, in the provisioning URI otpauth://totp/<issuer>:<user>.
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="dbapi")
+# django-otp throttling: after n failures a device waits FACTOR * 2^(n-1) seconds; 0 disables it.
+OTP_TOTP_THROTTLE_FACTOR = env.int("OTP_TOTP_THROTTLE_FACTOR", default=1)
+OTP_STATIC_THROTTLE_FACTOR = env.int("OTP_STATIC_THROTTLE_FACTOR", default=1)
+# Hide TOTP keys and backup codes from staff in the admin (and the QR code page for desks).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = env.bool("OTP_ADMIN_HIDE_SENSITIVE_DATA", default=False)
+# Seconds between the password step of a login and its second step.
+OTP_LOGIN_TIMEOUT = env.int("OTP_LOGIN_TIMEOUT", default=300)
+# Seconds a user token for the mobile API (POST /api/v1/auth/token) is valid.
+USER_TOKEN_LIFETIME = env.int("USER_TOKEN_LIFETIME", default=86400)
+# Wrong passwords for one username, within LOGIN_FAILURE_WINDOW seconds, before 429.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)

@@ -9,6 +9,8 @@ urlpatterns = [
     path("", include("apps.actions.urls")),
     path("", include("apps.hits.urls")),
     path("admin/", admin.site.urls),
+    path("account/", include("apps.twofactor.urls")),
+    path("api/v1/", include("apps.twofactor.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

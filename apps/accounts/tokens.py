@@ -1,0 +1,130 @@
+"""User tokens for the mobile API: issuing, revoking, and the DRF authentication that reads them.
+
+The authentication applies only to the views that list it in `authentication_classes`; API
+clients send `Authorization: Bearer …` too, and have their own class.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from .models import User, UserToken
+
+KEYWORD = "Bearer"
+KEY_BYTES = 32  # 256 bits: guessing is hopeless, so one SHA-256 digest is a safe hash
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token: `key` is shown once to the client and never stored."""
+
+    key: str
+    token: UserToken
+
+
+def token_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def issue_user_token(*, user: User, now: datetime | None = None) -> IssuedToken:
+    """A new token for `user`, valid for USER_TOKEN_LIFETIME seconds.
+
+    The person's expired tokens are deleted on the way, so they do not pile up.
+    """
+    now = now or timezone.now()
+    UserToken.objects.filter(user=user, expires_at__lte=now).delete()
+    key = secrets.token_urlsafe(KEY_BYTES)
+    token = UserToken.objects.create(
+        user=user,
+        digest=token_digest(key),
+        key_prefix=key[:8],
+        expires_at=now + timedelta(seconds=settings.USER_TOKEN_LIFETIME),
+    )
+    return IssuedToken(key=key, token=token)
+
+
+def revoke_user_token(*, token: UserToken) -> None:
+    UserToken.objects.filter(pk=token.pk).delete()
+
+
+def revoke_user_tokens(*, user: User) -> int:
+    """Revoke every token of a person, e.g. when their second factor is reset."""
+    deleted, _ = UserToken.objects.filter(user=user).delete()
+    return deleted
+
+
+def bearer_key(request: Request) -> str | None:
+    """The key of an `Authorization: Bearer <key>` header; None when there is no such header."""
+    parts = get_authorization_header(request).split()
+    if not parts or parts[0].lower() != KEYWORD.lower().encode():
+        return None
+    if len(parts) != 2:
+        raise exceptions.AuthenticationFailed("The Authorization header must be: Bearer <token>.")
+    try:
+        return parts[1].decode("ascii")
+    except UnicodeDecodeError:
+        raise exceptions.AuthenticationFailed("The token is not valid.") from None
+
+
+class UserTokenAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <token>` with a user token: unknown, expired or revoked → 401.
+
+    `find_token` is the one lookup; a view that needs more rows with the token (the TOTP verify
+    view reads the person's devices in the same query) uses a subclass that overrides it.
+    """
+
+    def authenticate(self, request: Request) -> tuple[User, UserToken] | None:
+        key = bearer_key(request)
+        if key is None:
+            return None
+        token = self.find_token(digest=token_digest(key), now=timezone.now())
+        if token is None:
+            raise exceptions.AuthenticationFailed("The token is not valid, or has expired.")
+        return token.user, token
+
+    def find_token(self, *, digest: str, now: datetime) -> UserToken | None:
+        """The live token with this digest, its user loaded, or None."""
+        return (
+            UserToken.objects.select_related("user")
+            .filter(digest=digest, expires_at__gt=now, user__is_active=True)
+            .first()
+        )
+
+    def authenticate_header(self, request: Request) -> str:
+        return KEYWORD
+
+
+class SecondFactorVerified(BasePermission):
+    """Only a user token verified with a second factor (a TOTP or backup code) passes: else 403."""
+
+    message = "This needs a token verified with a second factor: POST /api/v1/otp/verify first."
+
+    def has_permission(self, request: Request, view) -> bool:
+        token = request.auth
+        return isinstance(token, UserToken) and token.is_verified
+
+
+class UserTokenScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema describes user tokens."""
+
+    target_class = UserTokenAuthentication
+    match_subclasses = True
+    name = "userToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A user token from POST /api/v1/auth/token.",
+        }

@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+
+
+class TwofactorConfig(AppConfig):
+    """TOTP enrolment and login pages, the mobile OTP API and the admin's second factor."""
+
+    name = "apps.twofactor"
+    label = "twofactor"
+
+
+class TwoFactorAdminConfig(admin_apps.AdminConfig):
+    """`django.contrib.admin` whose default site (`admin.site`) demands a verified second factor.
+
+    Every app keeps registering with `admin.site`; only the site's class changes.
+    """
+
+    default = False  # only for INSTALLED_APPS; apps.twofactor itself is TwofactorConfig
+    default_site = "apps.twofactor.admin_site.TwoFactorAdminSite"

@@ -1,0 +1,192 @@
+"""Forms of the login and two-factor pages, and the admin's login form.
+
+As with Django's AuthenticationForm, cleaning a form checks the password or the code: a valid
+form is a checked one (`form.user`, `form.device`).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.http import HttpRequest
+from django_otp.models import Device
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from apps.accounts.models import User
+
+from . import selectors, services
+from .verification import CodeThrottled, verify_code
+
+CODE_WIDGET = forms.TextInput(
+    attrs={
+        "autocomplete": "one-time-code",
+        "autocapitalize": "off",
+        "spellcheck": "false",
+        "autofocus": True,
+    }
+)
+TOTP_WIDGET = forms.TextInput(
+    attrs={
+        "autocomplete": "one-time-code",
+        "inputmode": "numeric",
+        "pattern": "[0-9 ]*",
+        "autofocus": True,
+    }
+)
+
+WRONG_CODE = "That code is not valid. Check the time on your phone and try the newest code."
+
+
+def throttled_message(retry_after: int) -> str:
+    return f"Too many attempts. Wait {retry_after} seconds, then try again."
+
+
+class LoginForm(forms.Form):
+    """The first step of a login: username and password."""
+
+    username = forms.CharField(
+        max_length=150, widget=forms.TextInput(attrs={"autocomplete": "username"})
+    )
+    password = forms.CharField(
+        strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+
+    def __init__(self, *args, request: HttpRequest, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.user: User | None = None
+        self.throttled = False
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            self.user = services.authenticate_password(
+                request=self.request, username=data["username"], password=data["password"]
+            )
+        except services.LoginThrottled as exc:
+            self.throttled = True
+            raise forms.ValidationError(
+                throttled_message(exc.retry_after), code="throttled"
+            ) from None
+        except services.InvalidCredentials:
+            raise forms.ValidationError(
+                "That username and password do not match.", code="invalid_login"
+            ) from None
+        return data
+
+
+class CodeForm(forms.Form):
+    """A current second-factor code: a TOTP code or a backup code, checked against `user`."""
+
+    code = forms.CharField(
+        label="Code from your authenticator app, or a backup code",
+        max_length=32,
+        widget=CODE_WIDGET,
+    )
+
+    def __init__(self, *args, user: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.device: Device | None = None
+        self.throttled = False
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"]
+        try:
+            self.device = verify_code(user=self.user, code=code)
+        except CodeThrottled as exc:
+            self.throttled = True
+            raise forms.ValidationError(
+                throttled_message(exc.retry_after), code="throttled"
+            ) from None
+        if self.device is None:
+            raise forms.ValidationError(WRONG_CODE, code="invalid_code")
+        return code
+
+
+class ConfirmDeviceForm(forms.Form):
+    """The first code from a new authenticator, which confirms it."""
+
+    code = forms.CharField(label="6-digit code shown by the app", max_length=16, widget=TOTP_WIDGET)
+
+    def __init__(self, *args, device: TOTPDevice, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.device = device
+        self.throttled = False
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"]
+        try:
+            confirmed = services.confirm_enrolment(device=self.device, code=code)
+        except CodeThrottled as exc:
+            self.throttled = True
+            raise forms.ValidationError(
+                throttled_message(exc.retry_after), code="throttled"
+            ) from None
+        if not confirmed:
+            raise forms.ValidationError(WRONG_CODE, code="invalid_code")
+        return code
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """The admin's login: password and a second-factor code in one form.
+
+    Passwords and codes are checked as on the login pages (same throttling, same single-use
+    codes). The device that accepted the code is put on `user.otp_device`, which django-otp's
+    `user_logged_in` handler stores in the session: the session is then verified.
+    """
+
+    otp_token = forms.CharField(
+        label="Code from your authenticator app, or a backup code",
+        max_length=32,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
+    )
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "no_device": (
+            "The admin needs a second factor. Log in at /account/login/ and add an "
+            "authenticator app first."
+        ),
+        "code_required": "Enter the code from your authenticator app, or a backup code.",
+        "invalid_code": WRONG_CODE,
+    }
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if not (username and password):
+            return self.cleaned_data
+        try:
+            user = services.authenticate_password(
+                request=self.request, username=username, password=password
+            )
+        except services.LoginThrottled as exc:
+            raise forms.ValidationError(
+                throttled_message(exc.retry_after), code="throttled"
+            ) from None
+        except services.InvalidCredentials:
+            raise self.get_invalid_login_error() from None
+        self.confirm_login_allowed(user)  # active staff only
+        user.otp_device = self._checked_device(user)
+        self.user_cache = user
+        return self.cleaned_data
+
+    def _checked_device(self, user: User) -> Device:
+        if not selectors.has_second_factor(user=user):
+            raise forms.ValidationError(self.error_messages["no_device"], code="no_device")
+        code = self.cleaned_data.get("otp_token")
+        if not code:
+            raise forms.ValidationError(self.error_messages["code_required"], code="code_required")
+        try:
+            device = verify_code(user=user, code=code)
+        except CodeThrottled as exc:
+            raise forms.ValidationError(
+                throttled_message(exc.retry_after), code="throttled"
+            ) from None
+        if device is None:
+            raise forms.ValidationError(self.error_messages["invalid_code"], code="invalid_code")
+        return device

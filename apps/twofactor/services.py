@@ -1,0 +1,182 @@
+"""Writes: password checks with throttling, enrolling and removing authenticators, backup codes.
+
+Checking codes lives in `verification.py`; these functions call it where a code is asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from base64 import b32encode
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.core.cache import cache
+from django.db import transaction
+from django.http import HttpRequest
+from django_otp import devices_for_user
+from django_otp.models import Device
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from apps.accounts.models import User, UserToken
+
+from . import selectors
+from .verification import normalize_code, verify_totp
+
+logger = logging.getLogger(__name__)
+
+BACKUP_CODE_COUNT = 10
+DEFAULT_DEVICE_NAME = "Authenticator app"
+BACKUP_DEVICE_NAME = "Backup codes"
+
+
+class InvalidCredentials(Exception):
+    """The username and password do not match an active account."""
+
+
+class LoginThrottled(Exception):
+    """Too many wrong passwords for this username: no password is checked for a while."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"login throttled for {retry_after} s")
+        self.retry_after = retry_after
+
+
+# --- Passwords ------------------------------------------------------------------------------------
+
+
+def authenticate_password(*, request: HttpRequest | None, username: str, password: str) -> User:
+    """The active person with this username and password.
+
+    After LOGIN_FAILURE_LIMIT wrong passwords for one username within LOGIN_FAILURE_WINDOW
+    seconds, raises LoginThrottled without checking the password (which also spares the slow
+    password hasher under attack). A right password clears the count.
+    """
+    count_key, until_key = _failure_keys(username)
+    if (cache.get(count_key) or 0) >= settings.LOGIN_FAILURE_LIMIT:
+        until = cache.get(until_key) or time.time() + settings.LOGIN_FAILURE_WINDOW
+        raise LoginThrottled(max(1, math.ceil(until - time.time())))
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        _count_password_failure(count_key=count_key, until_key=until_key)
+        raise InvalidCredentials
+    cache.delete_many([count_key, until_key])
+    return user
+
+
+def _failure_keys(username: str) -> tuple[str, str]:
+    # Hashed: usernames may hold characters a cache key should not, and stay out of Redis.
+    digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
+    return f"login-failures:{digest}", f"login-failures-until:{digest}"
+
+
+def _count_password_failure(*, count_key: str, until_key: str) -> None:
+    window = settings.LOGIN_FAILURE_WINDOW
+    cache.add(until_key, time.time() + window, timeout=window)
+    cache.add(count_key, 0, timeout=window)
+    try:
+        count = cache.incr(count_key)  # atomic: concurrent failures are all counted
+    except ValueError:  # the window ended between add and incr
+        cache.set(count_key, count := 1, timeout=window)
+    if count == settings.LOGIN_FAILURE_LIMIT:
+        logger.warning("Password logins throttled after repeated failures")
+
+
+def second_factor_required(*, enrolled: bool) -> bool:
+    """Whether a login must end with a code: always for people with an authenticator, and for
+    everyone (who must then enrol one) when OTP_REQUIRED is on."""
+    return enrolled or settings.OTP_REQUIRED
+
+
+# --- Authenticators (TOTP devices) ----------------------------------------------------------------
+
+
+def start_enrolment(*, user: User, name: str = DEFAULT_DEVICE_NAME) -> TOTPDevice:
+    """A new unconfirmed TOTP device with a fresh 160-bit key (django-otp's default).
+
+    The person's other unconfirmed devices go: their keys were shown but never confirmed, and
+    only the latest enrolment can be finished.
+    """
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        return TOTPDevice.objects.create(user=user, name=name, confirmed=False)
+
+
+def pending_enrolment(*, user: User) -> TOTPDevice:
+    """The person's unconfirmed device, made on first need, so reloading the page keeps its key."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+    return device or start_enrolment(user=user)
+
+
+def confirm_enrolment(
+    *, device: TOTPDevice, code: str, token: UserToken | None = None, at: float | None = None
+) -> bool:
+    """Confirm an unconfirmed device with a first code from it: from now on it can be used.
+
+    The code is accepted like any other (once, throttled); `token` is marked verified by it.
+    """
+    with transaction.atomic():
+        accepted = verify_totp(devices=[device], code=normalize_code(code), token=token, at=at)
+        if accepted is None:
+            return False
+        TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
+        device.confirmed = True
+    logger.info("Authenticator confirmed", extra={"user_id": device.user_id})
+    return True
+
+
+def remove_totp_device(*, device: TOTPDevice, accepted_by: Device | None = None) -> Device | None:
+    """Remove an authenticator; callers ask for a current code first when the person has one.
+
+    Returns the device a verified session stays bound to (django-otp ties verification to one):
+    the one that accepted the code for this removal, unless that is the one removed, in which case
+    any confirmed device left; None when the person has none left.
+    """
+    removed_pk, user = device.pk, device.user
+    device.delete()
+    logger.info("Authenticator removed", extra={"user_id": user.pk})
+    if accepted_by is not None and not (
+        isinstance(accepted_by, TOTPDevice) and accepted_by.pk == removed_pk
+    ):
+        return accepted_by
+    return next(devices_for_user(user, confirmed=True), None)
+
+
+def provisioning_uri(*, device: TOTPDevice) -> str:
+    """otpauth://totp/<issuer>:<account>?secret=…&issuer=… (django-otp's, with OTP_TOTP_ISSUER)."""
+    return device.config_url
+
+
+def grouped_secret(*, device: TOTPDevice) -> str:
+    """The base32 key in groups of four, for typing into an authenticator by hand."""
+    secret = b32encode(device.bin_key).decode("ascii").rstrip("=")
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+# --- Backup codes (a django-otp static device) ----------------------------------------------------
+
+
+def generate_backup_codes(*, user: User, count: int = BACKUP_CODE_COUNT) -> list[str]:
+    """Replace the person's backup codes with `count` new ones, returned to be shown once.
+
+    Each is usable once. Codes are never all digits, so they cannot be mistaken for TOTP codes.
+    """
+    codes = [_new_backup_code() for _ in range(count)]
+    with transaction.atomic():
+        device = selectors.backup_device(user=user) or StaticDevice.objects.create(
+            user=user, name=BACKUP_DEVICE_NAME, confirmed=True
+        )
+        device.token_set.all().delete()
+        StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    logger.info("Backup codes generated", extra={"user_id": user.pk})
+    return codes
+
+
+def _new_backup_code() -> str:
+    while True:
+        code = StaticToken.random_token()  # 8 characters of base32: 40 random bits
+        if not code.isdigit():
+            return code

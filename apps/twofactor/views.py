@@ -1,0 +1,224 @@
+"""The browser pages: login in two steps, the two-factor page, enrolment with a QR code, removal,
+backup codes. Server-rendered, no JavaScript; every code is checked by `verification.py`."""
+
+from __future__ import annotations
+
+import time
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout as auth_logout
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+from django_otp import login as otp_login
+
+from apps.accounts.models import User
+
+from . import selectors, services
+from .forms import CodeForm, ConfirmDeviceForm, LoginForm
+from .qr import qr_svg
+
+# Between the password and the code, the session holds who is logging in, not a logged-in user.
+PENDING_LOGIN = "twofactor_pending_login"
+
+
+def _next_url(request: HttpRequest) -> str:
+    """Where to go after a step: the `next` the page was given when it is on this site."""
+    candidate = request.POST.get("next") or request.GET.get("next")
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+def _with_next(url: str, next_url: str) -> str:
+    return f"{url}?{urlencode({'next': next_url})}"
+
+
+def _status(form) -> int:
+    return 429 if form is not None and form.throttled else 200
+
+
+def second_factor_checked(view):
+    """Logged in, and verified by a device when the person has one; otherwise off to the code
+    step of the login, which comes back here."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_verified() and selectors.has_second_factor(user=request.user):
+            return redirect_to_login(request.get_full_path(), reverse("twofactor:login-code"))
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+# --- Login ----------------------------------------------------------------------------------------
+
+
+@sensitive_post_parameters("password")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    next_url = _next_url(request)
+    if request.user.is_authenticated:
+        return redirect(next_url)
+    form = LoginForm(request.POST or None, request=request)
+    if request.method == "POST" and form.is_valid():
+        return _after_password(request, user=form.user, next_url=next_url)
+    context = {"form": form, "next": next_url}
+    return render(request, "twofactor/login.html", context, status=_status(form))
+
+
+def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpResponse:
+    """People with a device go on to the code step; others are logged in (and sent to enrol
+    when OTP_REQUIRED)."""
+    if selectors.has_second_factor(user=user):
+        request.session[PENDING_LOGIN] = {
+            "user_id": user.pk,
+            "backend": user.backend,
+            "started": time.time(),
+        }
+        return redirect(_with_next(reverse("twofactor:login-code"), next_url))
+    auth_login(request, user)
+    if services.second_factor_required(enrolled=False):
+        messages.info(request, "This site needs a second factor: add an authenticator app.")
+        return redirect(_with_next(reverse("twofactor:add"), next_url))
+    return redirect(next_url)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_code_view(request: HttpRequest) -> HttpResponse:
+    """The second step: a code for the person who gave their password (or who is logged in but
+    not yet verified by a device)."""
+    user = _code_step_user(request)
+    if user is None:
+        if request.user.is_authenticated:  # nothing to verify
+            return redirect(_next_url(request))
+        messages.info(request, "Log in with your password first.")
+        return redirect(_with_next(reverse("twofactor:login"), _next_url(request)))
+    form = CodeForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        pending = request.session.pop(PENDING_LOGIN, None)
+        if pending is not None:
+            auth_login(request, user, backend=pending["backend"])
+        otp_login(request, form.device)
+        return redirect(_next_url(request))
+    context = {"form": form, "next": _next_url(request), "person": user}
+    return render(request, "twofactor/login_code.html", context, status=_status(form))
+
+
+def _code_step_user(request: HttpRequest) -> User | None:
+    if request.user.is_authenticated:
+        if request.user.is_verified() or not selectors.has_second_factor(user=request.user):
+            return None
+        return request.user
+    pending = request.session.get(PENDING_LOGIN)
+    if pending is None or time.time() - pending["started"] > settings.OTP_LOGIN_TIMEOUT:
+        request.session.pop(PENDING_LOGIN, None)
+        return None
+    return User.objects.filter(pk=pending["user_id"], is_active=True).first()
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    auth_logout(request)
+    return redirect(settings.LOGOUT_REDIRECT_URL)
+
+
+# --- Two-factor page ------------------------------------------------------------------------------
+
+
+@never_cache
+@second_factor_checked
+def overview_view(request: HttpRequest) -> HttpResponse:
+    context = {"overview": selectors.overview(user=request.user)}
+    return render(request, "twofactor/overview.html", context)
+
+
+@never_cache
+@second_factor_checked
+def add_device_view(request: HttpRequest) -> HttpResponse:
+    """ "Add authenticator": the person's pending enrolment (made now if there is none)."""
+    device = services.pending_enrolment(user=request.user)
+    url = reverse("twofactor:confirm", kwargs={"device_id": device.pk})
+    return redirect(_with_next(url, request.GET["next"]) if request.GET.get("next") else url)
+
+
+@never_cache
+@second_factor_checked
+@require_http_methods(["GET", "POST"])
+def confirm_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
+    """The QR code, the key for typing by hand, and the form for the first code."""
+    device = selectors.unconfirmed_totp_device(user=request.user, device_id=device_id)
+    if device is None:
+        raise Http404("No authenticator of yours is waiting for confirmation here.")
+    form = ConfirmDeviceForm(request.POST or None, device=device)
+    if request.method == "POST" and form.is_valid():
+        otp_login(request, device)
+        messages.success(
+            request, "Authenticator added. Now get backup codes, in case you lose your phone."
+        )
+        return redirect(_next_url(request))
+    uri = services.provisioning_uri(device=device)
+    context = {
+        "form": form,
+        "device": device,
+        "qr_svg": qr_svg(uri, label="QR code to scan with your authenticator app"),
+        "secret": services.grouped_secret(device=device),
+        "issuer": settings.OTP_TOTP_ISSUER,
+        "next": request.GET.get("next", ""),
+    }
+    return render(request, "twofactor/confirm_device.html", context, status=_status(form))
+
+
+@never_cache
+@second_factor_checked
+@require_http_methods(["GET", "POST"])
+def remove_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
+    """Remove an authenticator, after a current code when the person has a second factor."""
+    device = selectors.totp_device(user=request.user, device_id=device_id)
+    if device is None:
+        raise Http404("You have no such authenticator.")
+    needs_code = selectors.has_second_factor(user=request.user)
+    form = CodeForm(request.POST or None, user=request.user) if needs_code else None
+    if request.method == "POST" and (form is None or form.is_valid()):
+        name = device.name
+        session_device = services.remove_totp_device(
+            device=device, accepted_by=form.device if form else None
+        )
+        if session_device is not None:
+            otp_login(request, session_device)
+        messages.success(request, f"Removed “{name}”.")
+        return redirect("twofactor:overview")
+    context = {"form": form, "device": device}
+    return render(request, "twofactor/remove_device.html", context, status=_status(form))
+
+
+@never_cache
+@second_factor_checked
+@require_http_methods(["GET", "POST"])
+def backup_codes_view(request: HttpRequest) -> HttpResponse:
+    """Generate (or regenerate) ten backup codes after a current code; they are shown once, in
+    the answer to that POST, and never again."""
+    overview = selectors.overview(user=request.user)
+    enrolled = any(device.confirmed for device in overview.totp_devices)
+    form = CodeForm(request.POST or None, user=request.user) if enrolled else None
+    codes = None
+    if request.method == "POST" and form is not None and form.is_valid():
+        codes = services.generate_backup_codes(user=request.user)
+        form = None
+    context = {"overview": overview, "enrolled": enrolled, "form": form, "codes": codes}
+    return render(request, "twofactor/backup_codes.html", context, status=_status(form))

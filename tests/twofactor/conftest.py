@@ -1,0 +1,94 @@
+"""People, authenticators and codes for the two-factor tests.
+
+Codes are computed with pyotp from the device's provisioning URI, as a phone would: an
+implementation independent of the django-otp maths the server uses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pyotp
+import pytest
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from apps.accounts.models import User
+from apps.accounts.tokens import issue_user_token
+
+PASSWORD = "correct horse battery staple"
+PROBLEM = "application/problem+json"
+
+
+def phone_for(device: TOTPDevice) -> pyotp.TOTP:
+    """What an authenticator app holds after scanning the device's QR code."""
+    return pyotp.parse_uri(device.config_url)
+
+
+def code_for(device: TOTPDevice, *, steps: int = 0, at: float | None = None) -> str:
+    """The device's code now (or at `at`), `steps` time steps later or earlier."""
+    moment = time.time() if at is None else at
+    return phone_for(device).at(moment + steps * device.step)
+
+
+def wrong_code(device: TOTPDevice) -> str:
+    """A well-formed code the device does not accept now (none of the three it would)."""
+    valid = {code_for(device, steps=steps) for steps in (-1, 0, 1)}
+    return next(code for code in ("000000", "111111", "222222", "333333") if code not in valid)
+
+
+def secret_from_page(html: str) -> str:
+    """The grouped base32 key the enrolment page shows for typing by hand."""
+    match = re.search(r'<code class="secret" id="secret">([A-Z2-7 ]+)</code>', html)
+    assert match, "the page shows no secret"
+    return match.group(1).replace(" ", "")
+
+
+def assert_problem(response, status: int) -> dict:
+    """An RFC 9457 problem with the project's shape."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == PROBLEM
+    body = json.loads(response.content)
+    assert body["type"] == "about:blank"
+    assert body["status"] == status
+    assert body["title"]
+    assert body["request_id"] == response["X-Request-ID"]
+    return body
+
+
+def make_person(username: str = "alice", **fields) -> User:
+    return User.objects.create_user(username=username, password=PASSWORD, **fields)
+
+
+def make_device(user: User, *, confirmed: bool = True, name: str = "Phone") -> TOTPDevice:
+    return TOTPDevice.objects.create(user=user, name=name, confirmed=confirmed)
+
+
+def make_backup_codes(user: User, codes: list[str]) -> StaticDevice:
+    device = StaticDevice.objects.create(user=user, name="Backup codes", confirmed=True)
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    return device
+
+
+@pytest.fixture
+def person(db) -> User:
+    """Someone with a password and no second factor yet."""
+    return make_person()
+
+
+@pytest.fixture
+def device(person) -> TOTPDevice:
+    """The person's confirmed authenticator."""
+    return make_device(person)
+
+
+@pytest.fixture
+def api_token(person) -> str:
+    """A user token for the person, not yet verified by a code (as POST auth/token gives)."""
+    return issue_user_token(user=person).key
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
