@@ -246,17 +246,23 @@ SPECTACULAR_SETTINGS = {
 # One JSON object per line on stdout, each carrying the request id, for filebeat and ELK.
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO").upper()
+# Paths whose next segment is a secret, masked in every log line that quotes them: the original
+# mobile client sends a one-time code in GET /api/v1/otp/check/<code>.
+LOG_MASKED_PATH_PREFIXES = ["/api/v1/otp/check/"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "apps.core.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "apps.core.logging.RequestIdFilter"},
+        "secret_paths": {"()": "apps.core.logging.SecretPathFilter"},
+    },
     "formatters": {"json": {"()": "apps.core.logging.JsonFormatter"}},
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
             "formatter": "json",
-            "filters": ["request_id"],
+            "filters": ["request_id", "secret_paths"],
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},

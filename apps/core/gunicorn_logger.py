@@ -1,7 +1,8 @@
 """gunicorn's logger for dbapi: its access and error lines as the same JSON as the project's logs.
 
 Named in `config/gunicorn.conf.py` as `logger_class`. gunicorn imports it in the master before
-Django is set up, so it uses only `apps.core.logging` (no settings, no models).
+Django is set up, so it uses only `apps.core.logging` (no models; settings are read only when a
+worker writes an access line, by then set up).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import timedelta
 
 from gunicorn.glogging import Logger
 
-from .logging import JsonFormatter, RequestIdFilter
+from .logging import JsonFormatter, RequestIdFilter, SecretPathFilter, mask_secret_paths
 
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -21,7 +22,8 @@ class JsonLogger(Logger):
 
     An access line carries `method`, `path`, `status`, `duration` (seconds) and the `request_id`
     the response went out with, so it joins the application's lines for the same request. The
-    query string is left out: it is the one part of a URL that routinely carries secrets.
+    query string is left out: it is the one part of a URL that routinely carries secrets; a
+    secret in the path (LOG_MASKED_PATH_PREFIXES) is masked.
     `access_log_format` is not used.
     """
 
@@ -31,12 +33,13 @@ class JsonLogger(Logger):
         handler = self._get_gunicorn_handler(log)
         if handler is not None:
             handler.addFilter(RequestIdFilter())
+            handler.addFilter(SecretPathFilter())  # "Error handling request <uri>" quotes a path
 
     def access(self, resp, req, environ: dict, request_time: timedelta) -> None:
         if not self.access_log_enabled:
             return
         method = environ.get("REQUEST_METHOD")
-        path = environ.get("PATH_INFO")
+        path = mask_secret_paths(environ.get("PATH_INFO") or "")
         status = _status_code(resp.status)
         fields = {
             "method": method,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 
+from django.conf import settings
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
@@ -24,6 +27,36 @@ class RequestIdFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             request = getattr(record, "request", None)
             record.request_id = getattr(request, "id", None) or get_request_id()
+        return True
+
+
+@functools.cache
+def _secret_paths() -> re.Pattern[str]:
+    prefixes = "|".join(re.escape(prefix) for prefix in settings.LOG_MASKED_PATH_PREFIXES)
+    return re.compile(rf"({prefixes})[^/\s?#\"']+") if prefixes else re.compile(r"(?!)")
+
+
+def mask_secret_paths(text: str) -> str:
+    """Replace the secret in paths that carry one (LOG_MASKED_PATH_PREFIXES) with `[masked]`."""
+    if not settings.configured:  # gunicorn's master before Django: it serves no request
+        return text
+    return _secret_paths().sub(r"\1[masked]", text)
+
+
+class SecretPathFilter(logging.Filter):
+    """Mask secrets carried in URL paths wherever a record quotes a path.
+
+    The original mobile client sends a one-time code in the path (`GET /api/v1/otp/check/<code>`);
+    Django's request and server loggers quote the path in their messages.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                mask_secret_paths(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        elif isinstance(record.msg, str) and not record.args:
+            record.msg = mask_secret_paths(record.msg)
         return True
 
 

@@ -59,3 +59,11 @@ def test_log_lines_outside_a_request_have_no_id(log_lines):
     logging.getLogger("tests.outside").warning("No request here")
     [record] = log_lines(logger="tests.outside")
     assert record["request_id"] is None
+
+
+def test_a_secret_in_a_path_is_masked_in_the_log(client, log_lines):
+    response = client.get("/api/v1/otp/check/493817", headers={"X-Request-ID": "log-test-5"})
+    assert response.status_code == 401
+    [warning] = log_lines(logger="django.request")
+    assert warning["message"] == "Unauthorized: /api/v1/otp/check/[masked]"
+    assert "493817" not in json.dumps(log_lines())

@@ -141,6 +141,26 @@ def test_an_id_django_would_refuse_is_replaced_at_the_door(stack):
     assert stack.app_log.wait_for(logger="gunicorn.access", request_id=request_id)
 
 
+def test_nginx_masks_the_same_secret_paths_as_the_application():
+    config = NGINX_CONF.read_text()
+    for prefix in settings.LOG_MASKED_PATH_PREFIXES:
+        assert f"(?<dbapi_path_kept>{prefix})[^/]+" in config
+
+
+def test_the_one_time_code_in_the_check_path_never_reaches_a_log(stack):
+    answer = fetch(
+        stack.nginx_url, "/api/v1/otp/check/493817", headers={"X-Request-ID": "code-in-path"}
+    )
+    assert answer.status == 401  # no token: still logged, by nginx, gunicorn and Django
+    access = stack.app_log.wait_for(logger="gunicorn.access", request_id="code-in-path")
+    assert access["path"] == "/api/v1/otp/check/[masked]"
+    assert stack.app_log.wait_for(logger="django.request", request_id="code-in-path")
+    proxy = stack.proxy_log.wait_for(request_id="code-in-path")
+    assert proxy["path"] == "/api/v1/otp/check/[masked]"
+    assert "493817" not in stack.app_log.path.read_text()
+    assert "493817" not in stack.proxy_log.path.read_text()
+
+
 def test_forwarded_for_reaches_gunicorn(stack):
     fetch(stack.nginx_url, "/health/live", headers={"X-Request-ID": "forwarded-1"})
     line = stack.app_log.wait_for(logger="gunicorn.access", request_id="forwarded-1")
