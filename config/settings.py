@@ -153,6 +153,10 @@ for _name, _url in sorted(os.environ.items()):
 
 REDIS_URL = env("REDIS_URL", default="")
 CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", default="dbapi")
+# Seconds a process goes without Redis after it failed (hits counted in the database, keys checked
+# against it, logins not throttled) before trying it again: a dead Redis then costs one timeout
+# per process and interval, not one per request (apps/core/cache.py).
+CACHE_RETRY_AFTER = env.float("CACHE_RETRY_AFTER", default=5.0)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -179,9 +183,6 @@ else:
 # --- Hit counter (apps.hits) ----------------------------------------------------------------------
 # GET / counts in Redis; `manage.py flush_hits` moves the counts into the database.
 
-# Seconds a process counts hits straight into the database after Redis failed, before trying it
-# again: a dead Redis then costs one timeout per process, not one per hit.
-HITS_REDIS_RETRY_AFTER = env.float("HITS_REDIS_RETRY_AFTER", default=5.0)
 # Answer GET / in front of Django's handler with only the middleware it needs (config/wsgi.py).
 HITS_FAST_PATH = env.bool("HITS_FAST_PATH", default=True)
 # Days the id of a flushed batch is kept, so a batch found again in Redis is never added twice.

@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 
-from tests.servers import redis_client
+from tests.servers import cache_at, free_port, redis_client, redis_db
 
 
 def pytest_configure(config):
@@ -32,6 +32,18 @@ def _empty_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def dead_redis_url() -> str:
+    """A Redis URL where nothing listens: every connection is refused at once."""
+    return f"redis://127.0.0.1:{free_port()}/{redis_db()}"
+
+
+@pytest.fixture
+def redis_down(settings, dead_redis_url) -> None:
+    """The cache points at a Redis that refuses every connection, for this test."""
+    settings.CACHES = cache_at(dead_redis_url)
 
 
 @pytest.fixture

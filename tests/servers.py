@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import redis
 from django.conf import settings
@@ -28,6 +29,17 @@ def free_port() -> int:
 
 def redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def redis_db() -> str:
+    """The number of the suite's Redis database."""
+    return urlsplit(settings.REDIS_URL).path.lstrip("/") or "0"
+
+
+def cache_at(location: str) -> dict:
+    """The project's CACHES, pointed at another Redis URL."""
+    default = {**settings.CACHES["default"], "LOCATION": location}
+    return {**settings.CACHES, "default": default}
 
 
 def database_url(alias: str = "default") -> str:

@@ -9,10 +9,8 @@ no query; revoking or changing a client drops its entry at once.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,9 +21,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import ApiClient
+from apps.core.cache import cache_or
 
-logger = logging.getLogger(__name__)
+from .models import ApiClient
 
 PREFIX_LENGTH = 12
 SECRET_BYTES = 32  # 256 bits
@@ -84,8 +82,8 @@ def forget_api_client(client: ApiClient) -> None:
     if not client.key_hash:
         return
     cache_key = _cache_key(client.key_hash)
-    cache.delete(cache_key)
-    transaction.on_commit(lambda: cache.delete(cache_key))
+    cache_or(None, cache.delete, cache_key)
+    transaction.on_commit(lambda: cache_or(None, cache.delete, cache_key))
 
 
 def revoke_api_client(client: ApiClient) -> None:
@@ -105,11 +103,7 @@ def authenticate_key(key: str) -> Caller | None:
     if not dot or len(prefix) != PREFIX_LENGTH or not secret:
         return None
     digest = key_digest(key)
-    try:
-        caller = cache.get(_cache_key(digest))
-    except Exception:  # the cache is down: verify against the database instead
-        logger.warning("API key cache unavailable; verifying against the database")
-        caller = None
+    caller = cache_or(None, cache.get, _cache_key(digest))  # down: verified in the database
     if caller is None:
         caller = _verify(prefix, digest)
     return caller
@@ -133,6 +127,5 @@ def _verify(prefix: str, digest: str) -> Caller | None:
     caller = Caller(
         id=client.id, name=client.name, allowed_modules=frozenset(client.allowed_modules)
     )
-    with contextlib.suppress(Exception):  # a cache that is down only costs a query per call
-        cache.set(_cache_key(digest), caller, timeout=settings.API_KEY_CACHE_SECONDS)
+    cache_or(None, cache.set, _cache_key(digest), caller, timeout=settings.API_KEY_CACHE_SECONDS)
     return caller

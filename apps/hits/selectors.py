@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from redis import RedisError
+from apps.core.cache import cache_or
 
 from .models import HitCounter
 from .store import get_store
@@ -19,11 +19,5 @@ def pending_hits(name: str) -> int | None:
     store = get_store()
     if store is None:
         return 0  # without Redis every hit goes straight to the database
-    if store.breaker.is_open():
-        return None
-    try:
-        _, pending = store.read(name)
-    except RedisError as exc:
-        store.breaker.trip(exc)
-        return None
+    _, pending = cache_or((None, None), store.read, name)
     return pending

@@ -1,8 +1,8 @@
 """Counting hits, and flushing the hits counted in Redis into the database.
 
 A hit is one atomic Redis script (`store.COUNT_HIT`): no database query, no read-modify-write.
-When Redis fails, hits go straight to the database for a few seconds (the store's circuit
-breaker), so a dead Redis costs one timeout per process, not one per hit.
+When Redis fails, hits go straight to the database for a few seconds (the cache's circuit
+breaker, apps.core.cache), so a dead Redis costs one timeout per process, not one per hit.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from redis import RedisError
+
+from apps.core.cache import CACHE_ERRORS, redis_breaker
 
 from .models import FlushedBatch, HitCounter, validate_counter_name
 from .selectors import persisted_total
@@ -30,12 +31,12 @@ def count_hit(name: str = ROOT_COUNTER) -> int:
     While Redis is down the total shown is the database's alone: hits still pending in Redis come
     back into it at the first flush after Redis does.
     """
-    store = get_store()
-    if store is not None and not store.breaker.is_open():
+    store, breaker = get_store(), redis_breaker()
+    if store is not None and not breaker.is_open():
         try:
             return _count_in_redis(store, name)
-        except RedisError as exc:
-            store.breaker.trip(exc)
+        except CACHE_ERRORS as exc:
+            breaker.trip(exc)
     return _count_in_database(name)
 
 

@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
-import time
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.cache import caches
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -86,40 +83,12 @@ class CounterKeys:
     batches: str
 
 
-class CircuitBreaker:
-    """Remembers, per process, that Redis just failed, so hits skip it for a few seconds.
-
-    Without it every hit would wait for the socket timeout while Redis is down or unreachable.
-    """
-
-    def __init__(self, *, retry_after: float):
-        self.retry_after = retry_after
-        self._open_until = 0.0
-        self._lock = threading.Lock()
-
-    def is_open(self) -> bool:
-        return time.monotonic() < self._open_until
-
-    def trip(self, error: Exception) -> None:
-        with self._lock:
-            if self.is_open():
-                return
-            self._open_until = time.monotonic() + self.retry_after
-        logger.warning(
-            "Redis failed (%s); counting hits in the database for %ss",
-            error.__class__.__name__,
-            self.retry_after,
-            extra={"error": str(error)},
-        )
-
-
 class HitStore:
     """The counters' keys and scripts on one Redis client (the cache's own connection pool)."""
 
-    def __init__(self, *, client: Redis, make_key, retry_after: float):
+    def __init__(self, *, client: Redis, make_key):
         self.client = client
         self.make_key = make_key
-        self.breaker = CircuitBreaker(retry_after=retry_after)
         self.names_key = make_key("hits:names")
         self._keys: dict[str, CounterKeys] = {}
         self._count_hit = client.register_script(COUNT_HIT)
@@ -192,12 +161,11 @@ def get_store() -> HitStore | None:
     return HitStore(
         client=get_client(write=True),
         make_key=cache.make_key,
-        retry_after=settings.HITS_REDIS_RETRY_AFTER,
     )
 
 
 @receiver(setting_changed)
 def _forget_store(*, setting: str, **kwargs) -> None:
-    """Tests that point the cache elsewhere get a new store (and a closed circuit breaker)."""
-    if setting in {"CACHES", "HITS_REDIS_RETRY_AFTER"}:
+    """Tests that point the cache elsewhere get a new store."""
+    if setting == "CACHES":
         get_store.cache_clear()

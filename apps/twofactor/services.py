@@ -22,6 +22,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import User, UserToken
+from apps.core.cache import cache_or
 
 from . import selectors
 from .verification import normalize_code, verify_totp
@@ -53,18 +54,28 @@ def authenticate_password(*, request: HttpRequest | None, username: str, passwor
 
     After LOGIN_FAILURE_LIMIT wrong passwords for one username within LOGIN_FAILURE_WINDOW
     seconds, raises LoginThrottled without checking the password (which also spares the slow
-    password hasher under attack). A right password clears the count.
+    password hasher under attack). A right password clears the count. The count lives in the
+    cache: while Redis is down, passwords are checked unthrottled (the slow hasher and the second
+    factor's own throttling still stand) rather than refusing every login.
     """
     count_key, until_key = _failure_keys(username)
-    if (cache.get(count_key) or 0) >= settings.LOGIN_FAILURE_LIMIT:
-        until = cache.get(until_key) or time.time() + settings.LOGIN_FAILURE_WINDOW
-        raise LoginThrottled(max(1, math.ceil(until - time.time())))
+    retry_after = cache_or(None, _throttled_for, count_key=count_key, until_key=until_key)
+    if retry_after is not None:
+        raise LoginThrottled(retry_after)
     user = authenticate(request, username=username, password=password)
     if user is None:
-        _count_password_failure(count_key=count_key, until_key=until_key)
+        cache_or(None, _count_password_failure, count_key=count_key, until_key=until_key)
         raise InvalidCredentials
-    cache.delete_many([count_key, until_key])
+    cache_or(None, cache.delete_many, [count_key, until_key])
     return user
+
+
+def _throttled_for(*, count_key: str, until_key: str) -> int | None:
+    """Seconds until this username may try a password again; None when it may now."""
+    if (cache.get(count_key) or 0) < settings.LOGIN_FAILURE_LIMIT:
+        return None
+    until = cache.get(until_key) or time.time() + settings.LOGIN_FAILURE_WINDOW
+    return max(1, math.ceil(until - time.time()))
 
 
 def _failure_keys(username: str) -> tuple[str, str]:

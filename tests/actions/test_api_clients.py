@@ -107,16 +107,21 @@ def test_last_used_at_is_written_at_most_once_a_minute(call):
         assert ApiClient.objects.get().last_used_at == timezone.now()
 
 
-def test_a_key_is_checked_against_the_database_when_the_cache_is_down(call, settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.1, "SOCKET_TIMEOUT": 0.1},
-        }
-    }
+def test_a_key_is_checked_against_the_database_when_the_cache_is_down(call, redis_down):
     assert call("example/foo", {"name": "ana"}).status_code == 200
     assert call("example/foo", {"name": "ana"}, key="0123456789ab.wrong").status_code == 401
+
+
+def test_revoking_works_while_the_cache_is_down(staff_client, call, redis_down):
+    assert call("example/foo", {"name": "ana"}).status_code == 200
+    api_client = ApiClient.objects.get()
+    response = staff_client.post(
+        "/admin/accounts/apiclient/",
+        {"action": "revoke", "_selected_action": [api_client.pk]},
+    )
+    assert response.status_code == 302
+    assert ApiClient.objects.get().is_active is False
+    assert call("example/foo", {"name": "ana"}).status_code == 401
 
 
 # --- The admin ------------------------------------------------------------------------------------

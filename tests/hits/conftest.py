@@ -14,23 +14,7 @@ from django.conf import settings
 from django.db import connections
 
 from apps.hits.signals import flush_step
-from tests.servers import free_port
-
-
-def cache_at(location: str) -> dict:
-    """The project's CACHES, pointed at another Redis URL."""
-    default = {**settings.CACHES["default"], "LOCATION": location}
-    return {**settings.CACHES, "default": default}
-
-
-def redis_db() -> str:
-    return urlsplit(settings.REDIS_URL).path.lstrip("/") or "0"
-
-
-@pytest.fixture
-def dead_redis_url() -> str:
-    """A Redis URL where nothing listens: every connection is refused at once."""
-    return f"redis://127.0.0.1:{free_port()}/{redis_db()}"
+from tests.servers import redis_db
 
 
 class RedisProxy:

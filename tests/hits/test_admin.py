@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from apps.hits.models import HitCounter
-from tests.hits.conftest import cache_at
+from tests.servers import cache_at
 
 pytestmark = pytest.mark.django_db
 

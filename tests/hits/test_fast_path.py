@@ -21,8 +21,8 @@ from django.test import RequestFactory
 
 from apps.hits.models import HitCounter
 from apps.hits.wsgi import HitsFastPath, hits_fast_path
-from tests.hits.conftest import cache_at, in_background, in_threads
-from tests.servers import PROJECT_DIR, free_port, gunicorn, project_env
+from tests.hits.conftest import in_background, in_threads
+from tests.servers import PROJECT_DIR, cache_at, free_port, gunicorn, project_env
 
 # The fast path and Django share the database connection's signals (request_finished closes it
 # when obsolete), which a test transaction would not survive: these tests commit.
@@ -224,7 +224,7 @@ def test_under_gunicorn_a_dead_redis_is_logged_as_json_with_the_request_id(
         status, headers, body = get(f"{url}/", **{"X-Request-ID": "dead-redis-1"})
     assert (status, body, headers["X-Request-ID"]) == (200, b"Hits: 1", "dead-redis-1")
     records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    [warning] = [r for r in records if r["logger"] == "apps.hits.store"]
+    [warning] = [r for r in records if r["logger"] == "apps.core.cache"]
     assert warning["request_id"] == "dead-redis-1"
     assert HitCounter.objects.get(name="root").total == 1
 

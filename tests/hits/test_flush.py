@@ -21,13 +21,12 @@ from apps.hits.selectors import pending_hits
 from apps.hits.signals import flush_step
 from tests.hits.conftest import (
     SimulatedCrash,
-    cache_at,
     crash,
     flush_stopping_at,
     in_background,
     in_threads,
 )
-from tests.servers import PROJECT_DIR, free_port, project_env
+from tests.servers import PROJECT_DIR, cache_at, free_port, project_env
 
 
 def hit(client: Client, times: int = 1) -> int:

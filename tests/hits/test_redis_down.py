@@ -14,7 +14,8 @@ from django.test import Client
 
 from apps.hits.models import HitCounter
 from apps.hits.selectors import pending_hits
-from tests.hits.conftest import cache_at, in_threads
+from tests.hits.conftest import in_threads
+from tests.servers import cache_at
 
 pytestmark = pytest.mark.django_db
 
@@ -81,14 +82,14 @@ def test_a_redis_failure_is_logged_once_as_json_with_the_request_id(
     finally:
         handler.setStream(previous)
     records = [json.loads(line) for line in stream.getvalue().splitlines()]
-    [warning] = [r for r in records if r["logger"] == "apps.hits.store"]
+    [warning] = [r for r in records if r["logger"] == "apps.core.cache"]
     assert warning["level"] == "WARNING"
     assert warning["request_id"] == "redis-down-1"
-    assert "counting hits in the database" in warning["message"]
+    assert "going without it for 5.0s" in warning["message"]
 
 
 def test_redis_is_tried_again_after_the_retry_delay(client, settings, redis_proxy):
-    settings.HITS_REDIS_RETRY_AFTER = 1
+    settings.CACHE_RETRY_AFTER = 1
     settings.CACHES = cache_at(redis_proxy.url)
     redis_proxy.cut()
     assert hit(client) == 1
@@ -121,7 +122,7 @@ def test_only_hits_not_yet_flushed_are_lost_with_redis_memory(client):
 def test_after_an_outage_the_shown_total_catches_up_at_the_next_flush(
     client, settings, redis_proxy
 ):
-    settings.HITS_REDIS_RETRY_AFTER = 0.2
+    settings.CACHE_RETRY_AFTER = 0.2
     settings.CACHES = cache_at(redis_proxy.url)
     assert [hit(client) for _ in range(2)] == [1, 2]  # pending in Redis
     redis_proxy.cut()

@@ -100,6 +100,15 @@ def test_repeated_wrong_passwords_are_throttled_with_retry_after(client, person,
     assert 1 <= int(response["Retry-After"]) <= settings.LOGIN_FAILURE_WINDOW
 
 
+def test_with_redis_down_passwords_are_still_checked_unthrottled(
+    client, person, settings, redis_down
+):
+    settings.LOGIN_FAILURE_LIMIT = 2
+    for _ in range(3):
+        assert_problem(login(client, password="wrong"), 401)
+    assert login(client).status_code == 201
+
+
 def test_a_right_password_clears_the_failures(client, person, settings):
     settings.LOGIN_FAILURE_LIMIT = 3
     for _ in range(2):
