@@ -48,11 +48,6 @@ class MalformedInput(Problem):
     default_detail = "The body is not valid JSON."
 
 
-class PayloadTooLarge(Problem):
-    status_code = 413
-    default_detail = "The body is too large."
-
-
 class ActionConflict(Problem):
     status_code = 409
     default_detail = "The change conflicts with existing data; nothing was changed."

@@ -17,8 +17,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
-from apps.core.problems import PROBLEM_CONTENT_TYPE
-from apps.core.serializers import ProblemSerializer
+from apps.core.openapi import problem_responses
 
 from .registry import Action, Module, registry
 
@@ -45,27 +44,34 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
         }
 
 
-def _problem(description: str) -> OpenApiResponse:
-    return OpenApiResponse(response=ProblemSerializer, description=description)
-
-
-COMMON_ERRORS = {
-    (401, PROBLEM_CONTENT_TYPE): _problem("No key, or an unknown or revoked key."),
-    (403, PROBLEM_CONTENT_TYPE): _problem("The key may not call this module."),
-    (404, PROBLEM_CONTENT_TYPE): _problem("No such module or action."),
-    (405, PROBLEM_CONTENT_TYPE): _problem("Actions are called with POST."),
-    (500, PROBLEM_CONTENT_TYPE): _problem("A failure of the server; the request id is given."),
-}
-CALL_ERRORS = {
-    (400, PROBLEM_CONTENT_TYPE): _problem(
-        "The body is not a JSON object, or the input is not valid (`errors` per field)."
-    ),
-    (409, PROBLEM_CONTENT_TYPE): _problem("The change conflicts with existing data; rolled back."),
-    (413, PROBLEM_CONTENT_TYPE): _problem("The body is larger than ACTIONS_MAX_BODY."),
-    (415, PROBLEM_CONTENT_TYPE): _problem("The body is not application/json."),
-    (502, PROBLEM_CONTENT_TYPE): _problem("An upstream service the action calls failed."),
-    (504, PROBLEM_CONTENT_TYPE): _problem("An upstream service the action calls was too slow."),
-}
+COMMON_ERRORS = problem_responses(
+    401,
+    403,
+    404,
+    405,
+    500,
+    503,
+    s401="No key, or an unknown or revoked key.",
+    s403="The key may not call this module.",
+    s404="No such module or action.",
+    s405="Actions are called with POST.",
+    s500="A failure of the server; the request id is given.",
+    s503="The database did not answer; nothing was changed. Retry after `Retry-After` seconds.",
+)
+CALL_ERRORS = problem_responses(
+    400,
+    409,
+    413,
+    415,
+    502,
+    504,
+    s400="The body is not a JSON object, or the input is not valid (`errors` per field).",
+    s409="The change conflicts with existing data; rolled back.",
+    s413="The body is larger than ACTIONS_MAX_BODY.",
+    s415="The body is not application/json.",
+    s502="An upstream service the action calls failed.",
+    s504="An upstream service the action calls was too slow.",
+)
 
 
 def _schema_view(*, operation_id: str, tag: str, summary: str, description: str, request, ok):

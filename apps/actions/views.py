@@ -7,20 +7,18 @@ would only add time to the hot path. Errors become problem+json through apps.cor
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.accounts.api_keys import Caller
 from apps.core.json import dumps
+from apps.core.parsers import read_json
 from apps.core.problems import problem_for_exception, server_error
 
 from .exceptions import (
     MalformedInput,
     MethodNotAllowed,
-    PayloadTooLarge,
     UnsupportedMediaType,
 )
 from .services import authenticate_bearer, find_action, find_module, run_action, validate_input
@@ -65,28 +63,17 @@ def read_json_object(request: HttpRequest) -> dict:
     """
     if request.content_type != JSON:
         raise UnsupportedMediaType()
-    limit = settings.ACTIONS_MAX_BODY
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise MalformedInput("The Content-Length header is not a number.") from None
-    too_large = f"The body may be at most {limit} bytes."
-    if declared > limit:
-        raise PayloadTooLarge(too_large)
-    body = request.read(limit + 1)
-    if len(body) > limit:
-        raise PayloadTooLarge(too_large)
-    try:
-        payload = json.loads(body, parse_constant=_refuse_constant)
-    except ValueError as exc:  # includes JSONDecodeError and UnicodeDecodeError
+        payload = read_json(
+            request,
+            declared_length=request.META.get("CONTENT_LENGTH"),
+            limit=settings.ACTIONS_MAX_BODY,
+        )
+    except ValueError as exc:  # includes JSONDecodeError, UnicodeDecodeError, a bad length
         raise MalformedInput(f"The body is not valid JSON: {exc}.") from None
     if not isinstance(payload, dict):
         raise MalformedInput("The body must be a JSON object.")
     return payload
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _require_post(request: HttpRequest) -> None:

@@ -1,8 +1,10 @@
-"""The one JSON encoding of the project: API answers, action results, problem details."""
+"""The one JSON encoding of the project (API answers, action results, problem details), and the
+one way request bodies are read as JSON."""
 
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -32,3 +34,17 @@ _encoder = JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 def dumps(value: Any) -> bytes:
     """Encode to compact UTF-8 JSON bytes."""
     return _encoder.encode(value).encode("utf-8")
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode a request body. Raises ValueError for anything that is not plain JSON, including
+    NaN and Infinity (not JSON) and nesting deep enough to exhaust the parser (a 100 kB body of
+    `[` would otherwise be a RecursionError, a 500)."""
+    try:
+        return json.loads(data, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("it is nested too deeply") from None
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")

@@ -12,11 +12,12 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponse
 from rest_framework import exceptions
 from rest_framework.settings import api_settings
-from rest_framework.views import set_rollback
 
 from .json import dumps
 from .request_id import get_request_id
@@ -33,6 +34,20 @@ class Problem(exceptions.APIException):
     """
 
     headers: dict[str, str] = {}
+
+
+class PayloadTooLarge(Problem):
+    status_code = 413
+    default_detail = "The body is too large."
+
+
+class DatabaseUnavailable(Problem):
+    """The database did not answer (down, restarting, a lost connection, a deadlock): nothing
+    was committed, and the same call may succeed in a moment."""
+
+    status_code = 503
+    default_detail = "The database is unavailable; nothing was changed. Try again shortly."
+    headers = {"Retry-After": "5"}
 
 
 def problem(
@@ -79,6 +94,14 @@ def problem_for_exception(exc: Exception) -> HttpResponse | None:
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(*exc.args)
+    elif isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = PayloadTooLarge(f"The body may be at most {limit} bytes.")
+    elif isinstance(exc, SuspiciousOperation):  # what Django itself answers with a 400
+        exc = exceptions.ParseError("The request could not be understood.")
+    elif isinstance(exc, OperationalError | InterfaceError):
+        logger.error("Database unavailable: %s", exc.__class__.__name__, exc_info=exc)
+        exc = DatabaseUnavailable()
     if not isinstance(exc, exceptions.APIException):
         return None
 
@@ -112,6 +135,10 @@ def server_error(exc: BaseException | None = None) -> HttpResponse:
 
 def exception_handler(exc: Exception, context: dict) -> HttpResponse:
     """DRF's EXCEPTION_HANDLER: every error a DRF view raises becomes problem+json."""
+    # Imported here: rest_framework.views loads the parser classes, and the project's parser
+    # imports this module.
+    from rest_framework.views import set_rollback
+
     set_rollback()
     response = problem_for_exception(exc)
     if response is None:

@@ -183,8 +183,8 @@ def test_json_with_a_charset_is_accepted(call):
 
 @pytest.mark.parametrize(
     "body",
-    ['{"name": "ana"', "", "not json", '{"name": NaN}', b"\xff\xfe{}"],
-    ids=["truncated", "empty", "text", "nan", "not-utf8"],
+    ['{"name": "ana"', "", "not json", '{"name": NaN}', b"\xff\xfe{}", "[" * 100_000],
+    ids=["truncated", "empty", "text", "nan", "not-utf8", "nested-too-deep"],
 )
 def test_malformed_json_is_400(call, example_rows, body):
     body_json = problem(call("example/bar", body), 400)

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from django.core.management import call_command
 
-ERRORS = {"400", "401", "403", "404", "405", "409", "413", "415", "500", "502", "504"}
+ERRORS = {"400", "401", "403", "404", "405", "409", "413", "415", "500", "502", "503", "504"}
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,20 @@ def test_malformed_json_is_400(client):
     assert "JSON parse error" in body["detail"]
 
 
+def test_json_nested_too_deeply_is_400_not_a_crash(client):
+    response = client.post("/t/validate", "[" * 100_000, content_type="application/json")
+    body = assert_problem(response, 400)
+    assert "nested too deeply" in body["detail"]
+
+
+def test_a_body_over_data_upload_max_memory_size_is_413(client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 50
+    response = client.post(
+        "/t/validate", {"name": "x" * 60, "count": 1}, content_type="application/json"
+    )
+    assert assert_problem(response, 413)["detail"] == "The body may be at most 50 bytes."
+
+
 def test_missing_credentials_is_401_with_www_authenticate(client):
     response = client.get("/t/login")
     body = assert_problem(response, 401)
