@@ -9,7 +9,6 @@ no query; revoking or changing a client drops its entry at once.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from django.utils import timezone
 
 from apps.core.cache import cache_or
 
+from .credentials import secret_digest
 from .models import ApiClient
 
 PREFIX_LENGTH = 12
@@ -42,10 +42,6 @@ class Caller:
 
     def may_call(self, module: str) -> bool:
         return not self.allowed_modules or module in self.allowed_modules
-
-
-def key_digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _cache_key(digest: str) -> str:
@@ -69,7 +65,7 @@ def assign_new_key(client: ApiClient) -> str:
     prefix = secrets.token_hex(PREFIX_LENGTH // 2)
     key = f"{prefix}.{secrets.token_urlsafe(SECRET_BYTES)}"
     client.key_prefix = prefix
-    client.key_hash = key_digest(key)
+    client.key_hash = secret_digest(key)
     return key
 
 
@@ -102,7 +98,7 @@ def authenticate_key(key: str) -> Caller | None:
     prefix, dot, secret = key.partition(".")
     if not dot or len(prefix) != PREFIX_LENGTH or not secret:
         return None
-    digest = key_digest(key)
+    digest = secret_digest(key)
     caller = cache_or(None, cache.get, _cache_key(digest))  # down: verified in the database
     if caller is None:
         caller = _verify(prefix, digest)

@@ -6,7 +6,6 @@ clients send `Authorization: Bearer …` too, and have their own class.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,13 +14,13 @@ from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from .credentials import BEARER_CHALLENGE, bearer_credential, secret_digest
 from .models import User, UserToken
 
-KEYWORD = "Bearer"
 KEY_BYTES = 32  # 256 bits: guessing is hopeless, so one SHA-256 digest is a safe hash
 
 
@@ -31,10 +30,6 @@ class IssuedToken:
 
     key: str
     token: UserToken
-
-
-def token_digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def issue_user_token(*, user: User, now: datetime | None = None) -> IssuedToken:
@@ -47,7 +42,7 @@ def issue_user_token(*, user: User, now: datetime | None = None) -> IssuedToken:
     key = secrets.token_urlsafe(KEY_BYTES)
     token = UserToken.objects.create(
         user=user,
-        digest=token_digest(key),
+        digest=secret_digest(key),
         key_prefix=key[:8],
         expires_at=now + timedelta(seconds=settings.USER_TOKEN_LIFETIME),
     )
@@ -64,19 +59,6 @@ def revoke_user_tokens(*, user: User) -> int:
     return deleted
 
 
-def bearer_key(request: Request) -> str | None:
-    """The key of an `Authorization: Bearer <key>` header; None when there is no such header."""
-    parts = get_authorization_header(request).split()
-    if not parts or parts[0].lower() != KEYWORD.lower().encode():
-        return None
-    if len(parts) != 2:
-        raise exceptions.AuthenticationFailed("The Authorization header must be: Bearer <token>.")
-    try:
-        return parts[1].decode("ascii")
-    except UnicodeDecodeError:
-        raise exceptions.AuthenticationFailed("The token is not valid.") from None
-
-
 class UserTokenAuthentication(BaseAuthentication):
     """`Authorization: Bearer <token>` with a user token: unknown, expired or revoked → 401.
 
@@ -85,10 +67,10 @@ class UserTokenAuthentication(BaseAuthentication):
     """
 
     def authenticate(self, request: Request) -> tuple[User, UserToken] | None:
-        key = bearer_key(request)
+        key = bearer_credential(request.META.get("HTTP_AUTHORIZATION"))
         if key is None:
             return None
-        token = self.find_token(digest=token_digest(key), now=timezone.now())
+        token = self.find_token(digest=secret_digest(key), now=timezone.now())
         if token is None:
             raise exceptions.AuthenticationFailed("The token is not valid, or has expired.")
         return token.user, token
@@ -102,7 +84,7 @@ class UserTokenAuthentication(BaseAuthentication):
         )
 
     def authenticate_header(self, request: Request) -> str:
-        return KEYWORD
+        return BEARER_CHALLENGE
 
 
 class SecondFactorVerified(BasePermission):

@@ -7,19 +7,20 @@ business rule, and the call is answered accordingly with the transaction rolled 
 
 from __future__ import annotations
 
+from apps.accounts.credentials import BEARER_CHALLENGE, INVALID_TOKEN_CHALLENGE
 from apps.core.problems import Problem
 
 
 class MissingApiKey(Problem):
     status_code = 401
     default_detail = "Send an API key: Authorization: Bearer <key>."
-    headers = {"WWW-Authenticate": 'Bearer realm="dbapi"'}
+    headers = {"WWW-Authenticate": BEARER_CHALLENGE}
 
 
 class InvalidApiKey(Problem):
     status_code = 401
     default_detail = "The API key is unknown or has been revoked."
-    headers = {"WWW-Authenticate": 'Bearer realm="dbapi", error="invalid_token"'}
+    headers = {"WWW-Authenticate": INVALID_TOKEN_CHALLENGE}
 
 
 class ModuleForbidden(Problem):

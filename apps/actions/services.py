@@ -13,6 +13,7 @@ from typing import Any
 from django.db import IntegrityError, connections, transaction
 
 from apps.accounts.api_keys import Caller, authenticate_key
+from apps.accounts.credentials import bearer_credential
 
 from .db import Db
 from .exceptions import (
@@ -28,10 +29,10 @@ from .registry import Action, Module, registry
 def authenticate_bearer(authorization: str | None) -> Caller:
     """The API client named by an `Authorization: Bearer <key>` value (HTTP header or gRPC
     metadata); 401 when there is none, or the key is unknown or revoked."""
-    scheme, _, key = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    key = bearer_credential(authorization)
+    if key is None:
         raise MissingApiKey()
-    caller = authenticate_key(key.strip())
+    caller = authenticate_key(key)
     if caller is None:
         raise InvalidApiKey()
     return caller

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.credentials import BEARER_CHALLENGE
 from apps.accounts.tokens import (
     SecondFactorVerified,
     UserTokenAuthentication,
@@ -49,7 +50,7 @@ class WrongCredentials(Problem):
     status_code = status.HTTP_401_UNAUTHORIZED
     default_detail = "That username and password do not match."
     default_code = "invalid_credentials"
-    headers = {"WWW-Authenticate": "Bearer"}
+    headers = {"WWW-Authenticate": BEARER_CHALLENGE}
 
 
 class EnrolmentAllowed(SecondFactorVerified):

@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.accounts.credentials import secret_digest
 from apps.accounts.models import UserToken
-from apps.accounts.tokens import issue_user_token, revoke_user_token, token_digest
+from apps.accounts.tokens import issue_user_token, revoke_user_token
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +20,7 @@ def person(django_user_model):
 def test_a_token_is_stored_as_its_sha256_digest_only(person):
     issued = issue_user_token(user=person)
     stored = UserToken.objects.get()
-    assert stored.digest == token_digest(issued.key)
+    assert stored.digest == secret_digest(issued.key)
     assert len(issued.key) >= 43  # 32 random bytes
     assert issued.key not in {stored.digest, stored.key_prefix}
 

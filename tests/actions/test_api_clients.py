@@ -14,7 +14,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.accounts.api_keys import create_api_client, key_digest
+from apps.accounts.api_keys import create_api_client
+from apps.accounts.credentials import secret_digest
 from apps.accounts.models import ApiClient
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +42,7 @@ def test_command_prints_a_key_that_works_and_stores_only_its_hash(client):
     assert "shown only this once" in message
     assert key not in stored_values()
     assert key.split(".")[1] not in stored_values()
-    assert ApiClient.objects.get(name="billing").key_hash == key_digest(key)
+    assert ApiClient.objects.get(name="billing").key_hash == secret_digest(key)
     response = client.post(
         "/actions/example/foo",
         {"name": "ana"},

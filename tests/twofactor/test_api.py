@@ -88,7 +88,7 @@ def test_unknown_user_is_the_same_401(client, db):
     response = login(client, username="nobody")
     body = assert_problem(response, 401)
     assert body["detail"] == "That username and password do not match."
-    assert response["WWW-Authenticate"] == "Bearer"
+    assert response["WWW-Authenticate"] == 'Bearer realm="dbapi"'
 
 
 def test_repeated_wrong_passwords_are_throttled_with_retry_after(client, person, settings):
@@ -136,7 +136,7 @@ def test_an_expired_token_is_refused(client, person, api_token):
     UserToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     response = post(client, "/api/v1/otp/devices", {}, api_token)
     assert_problem(response, 401)
-    assert response["WWW-Authenticate"] == "Bearer"
+    assert response["WWW-Authenticate"] == 'Bearer realm="dbapi"'
     assert_problem(post(client, "/api/v1/otp/verify", {"token": "123456"}, api_token), 401)
 
 
