@@ -84,13 +84,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._answer(200, "slow")
         elif parts[0] == "status" and len(parts) == 2:
             self._answer(int(parts[1]), "as asked")
+        elif parts[0] == "badjson":
+            self._answer(200, '{"not": json', content_type="application/json")
         else:
             self._answer(404, "no such path")
 
-    def _answer(self, status: int, text: str) -> None:
+    def _answer(self, status: int, text: str, content_type: str = "text/plain") -> None:
         body = text.encode()
         self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":

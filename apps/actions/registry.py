@@ -2,7 +2,7 @@
 
     actions = registry.module("example")
 
-    @actions.action("bar", input=BarSerializer, using="default")
+    @actions.action("bar", input=PersonSerializer, using="default")
     def bar(db: Db, name, email=None): ...
 
 Declaring a module or an action twice is a mistake found at start-up (ImproperlyConfigured), not
@@ -38,10 +38,6 @@ class Action:
     output: type | None = None
     many: bool = False  # the output is a list of `output`
     using: str | None = None
-
-    @property
-    def path(self) -> str:
-        return f"{self.module}/{self.name}"
 
     def represent(self, result: Any) -> Any:
         """The result shaped by the output serializer (unchanged when there is none)."""
@@ -147,10 +143,6 @@ class Registry:
 
     def get_module(self, name: str) -> Module | None:
         return self.modules.get(name)
-
-    def get_action(self, module: str, action: str) -> Action | None:
-        found = self.modules.get(module)
-        return found.get(action) if found else None
 
     def actions(self) -> list[Action]:
         return [a for m in self.modules.values() for a in m.actions.values()]

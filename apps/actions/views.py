@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.accounts.api_keys import Caller
-from apps.core.json import dumps
+from apps.core.json import json_response
 from apps.core.parsers import read_json
 from apps.core.problems import problem_for_exception, server_error
 
@@ -36,7 +36,7 @@ def call(request: HttpRequest, module: str, action: str) -> HttpResponse:
         result = run_action(found, validate_input(found, read_json_object(request)))
     except Exception as exc:
         return _error(exc)
-    return HttpResponse(dumps(result), content_type=JSON)
+    return json_response(result)
 
 
 @csrf_exempt
@@ -47,7 +47,7 @@ def ping(request: HttpRequest, module: str) -> HttpResponse:
         find_module(caller=authenticate(request), module=module)
     except Exception as exc:
         return _error(exc)
-    return HttpResponse(b"true", content_type=JSON)
+    return json_response(True)
 
 
 def authenticate(request: HttpRequest) -> Caller:

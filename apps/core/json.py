@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponse
 from psycopg2.extras import Range
 
 
@@ -34,6 +35,11 @@ _encoder = JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 def dumps(value: Any) -> bytes:
     """Encode to compact UTF-8 JSON bytes."""
     return _encoder.encode(value).encode("utf-8")
+
+
+def json_response(value: Any, *, status: int = 200) -> HttpResponse:
+    """An `application/json` answer in the project's encoding."""
+    return HttpResponse(dumps(value), status=status, content_type="application/json")
 
 
 def loads(data: bytes | str) -> Any:

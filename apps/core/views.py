@@ -7,11 +7,12 @@ import logging
 from django.conf import settings
 from django.core.cache import caches
 from django.db import connections
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from .json import json_response
 from .problems import PROBLEM_CONTENT_TYPE, problem, server_error
 
 logger = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 @require_safe
 def live(request: HttpRequest) -> HttpResponse:
     """The process is up and answering. Checks nothing else, so a slow database never kills it."""
-    return JsonResponse({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 def _check_database(alias: str) -> None:
@@ -59,7 +60,7 @@ def ready(request: HttpRequest) -> HttpResponse:
             results[name] = "ok"
     if failed:
         return problem(503, detail=f"Not ready: {', '.join(failed)} unavailable.", checks=results)
-    return JsonResponse({"status": "ok", "checks": results})
+    return json_response({"status": "ok", "checks": results})
 
 
 # --- Error handlers for non-DRF views (config.urls handler400/403/404/500) ---

@@ -18,25 +18,24 @@ from apps.actions import Db, registry
 from apps.core.upstreams import UpstreamError, upstream
 
 from .serializers import (
-    BarSerializer,
     ExampleUserSerializer,
-    FooSerializer,
     HelloSerializer,
     NumbersSerializer,
+    PersonSerializer,
 )
 from .sql import SQL_NUMBERS, SQL_USERS
 
 actions = registry.module("example")
 
 
-@actions.action("foo", input=FooSerializer)
+@actions.action("foo", input=PersonSerializer)
 def foo(name: str, email: str | None = None) -> dict[str, Any]:
     """Echo the name and email with the server's time; touches no database."""
     return {"name": name, "email": email, "time": timezone.now()}
 
 
 @actions.action(
-    "bar", input=BarSerializer, output=ExampleUserSerializer(many=True), using="default"
+    "bar", input=PersonSerializer, output=ExampleUserSerializer(many=True), using="default"
 )
 def bar(db: Db, name: str, email: str | None = None) -> list[dict[str, Any]]:
     """Store the email for a name (insert or update), then return the rows for that name."""
@@ -54,8 +53,12 @@ def hello(name: str) -> dict[str, Any]:
     response = upstream("flask").get(f"/hello/{quote(name, safe='')}")
     if response.is_error:  # 5xx never gets here: upstream() raises UpstreamError for them
         raise UpstreamError(f"The upstream service 'flask' answered {response.status_code}.")
-    json_answer = response.headers.get("Content-Type", "").startswith("application/json")
-    return {"name": name, "answer": response.json() if json_answer else response.text}
+    if not response.headers.get("Content-Type", "").startswith("application/json"):
+        return {"name": name, "answer": response.text}
+    try:
+        return {"name": name, "answer": response.json()}
+    except ValueError:  # its fault, not ours: a 502, like any other broken answer
+        raise UpstreamError("The upstream service 'flask' answered invalid JSON.") from None
 
 
 @actions.action("numbers", input=NumbersSerializer, using="default")

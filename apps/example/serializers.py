@@ -3,12 +3,9 @@
 from rest_framework import serializers
 
 
-class FooSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    email = serializers.EmailField(required=False, allow_null=True, default=None)
+class PersonSerializer(serializers.Serializer):
+    """A name and, optionally, an email: the input of `foo` and `bar`."""
 
-
-class BarSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     email = serializers.EmailField(required=False, allow_null=True, default=None)
 

@@ -25,9 +25,9 @@ def test_the_schema_validates_and_lists_foo_and_bar(schema):
 def test_each_action_has_its_serializer_as_body_and_every_error(schema):
     bar = schema["paths"]["/actions/example/bar"]["post"]
     body = bar["requestBody"]["content"]["application/json"]["schema"]
-    assert body == {"$ref": "#/components/schemas/Bar"}
-    assert set(schema["components"]["schemas"]["Bar"]["properties"]) == {"name", "email"}
-    assert schema["components"]["schemas"]["Bar"]["required"] == ["name"]
+    assert body == {"$ref": "#/components/schemas/Person"}
+    assert set(schema["components"]["schemas"]["Person"]["properties"]) == {"name", "email"}
+    assert schema["components"]["schemas"]["Person"]["required"] == ["name"]
     assert set(bar["responses"]) == {"200", *ERRORS}
     assert bar["responses"]["200"]["content"]["application/json"]["schema"] == {
         "type": "array",

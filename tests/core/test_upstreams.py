@@ -244,6 +244,13 @@ def test_hello_with_a_slow_upstream_is_a_504_problem(flask, settings, call_hello
     assert response.json()["detail"] == "The upstream service 'flask' did not answer in time."
 
 
+def test_hello_with_an_upstream_answering_broken_json_is_a_502_problem(flask, settings, call_hello):
+    settings.UPSTREAMS = {"flask": upstream_config(f"{flask.url}/badjson")}
+    response = call_hello("ana")
+    assert response.status_code == 502
+    assert response.json()["detail"] == "The upstream service 'flask' answered invalid JSON."
+
+
 def test_hello_with_the_upstream_not_configured_is_a_502_problem(settings, call_hello):
     settings.UPSTREAMS = {}
     response = call_hello("ana")
