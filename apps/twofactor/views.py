@@ -98,6 +98,7 @@ def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpR
     return redirect(next_url)
 
 
+@sensitive_post_parameters("code")
 @never_cache
 @require_http_methods(["GET", "POST"])
 def login_code_view(request: HttpRequest) -> HttpResponse:
@@ -157,6 +158,7 @@ def add_device_view(request: HttpRequest) -> HttpResponse:
     return redirect(_with_next(url, request.GET["next"]) if request.GET.get("next") else url)
 
 
+@sensitive_post_parameters("code")
 @never_cache
 @second_factor_checked
 @require_http_methods(["GET", "POST"])
@@ -184,6 +186,7 @@ def confirm_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
     return render(request, "twofactor/confirm_device.html", context, status=_status(form))
 
 
+@sensitive_post_parameters("code")
 @never_cache
 @second_factor_checked
 @require_http_methods(["GET", "POST"])
@@ -207,6 +210,7 @@ def remove_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
     return render(request, "twofactor/remove_device.html", context, status=_status(form))
 
 
+@sensitive_post_parameters("code")
 @never_cache
 @second_factor_checked
 @require_http_methods(["GET", "POST"])

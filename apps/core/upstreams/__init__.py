@@ -18,16 +18,17 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import grpc
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from .channels import UpstreamInterceptor
 from .clients import Upstream
 from .errors import UpstreamError, UpstreamTimeout
+
+if TYPE_CHECKING:
+    import grpc
 
 __all__ = [
     "Upstream",
@@ -111,6 +112,12 @@ def _make_client(name: str) -> Upstream:
 
 
 def _make_channel(name: str) -> grpc.Channel:
+    # grpc is imported here, not with the module: web workers that never call a gRPC upstream
+    # do not pay for loading it.
+    import grpc
+
+    from .channels import UpstreamInterceptor
+
     config = _config(name, schemes=("grpc", "grpcs"))
     scheme, _, target = config["URL"].partition("://")
     target = target.rstrip("/")
