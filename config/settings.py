@@ -324,10 +324,6 @@ for _name, _url in sorted(os.environ.items()):
     if _match and _url:
         UPSTREAMS[_match[1].lower()] = _upstream(_match[1], _url)
 
-# --- Request id -----------------------------------------------------------------------------------
-
-REQUEST_ID_HEADER = "X-Request-ID"
-
 # --- Two-factor authentication (apps.twofactor, django-otp) ---------------------------------------
 
 LOGIN_URL = "twofactor:login"

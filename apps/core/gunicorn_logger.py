@@ -13,8 +13,7 @@ from datetime import timedelta
 from gunicorn.glogging import Logger
 
 from .logging import JsonFormatter, RequestIdFilter, SecretPathFilter, mask_secret_paths
-
-REQUEST_ID_HEADER = "x-request-id"
+from .request_id import HEADER
 
 
 class JsonLogger(Logger):
@@ -46,7 +45,7 @@ class JsonLogger(Logger):
             "path": path,
             "status": status,
             "duration": round(request_time.total_seconds(), 6),
-            "request_id": _response_header(resp, REQUEST_ID_HEADER)
+            "request_id": _response_header(resp, HEADER.lower())
             or environ.get("HTTP_X_REQUEST_ID"),
             "bytes": getattr(resp, "sent", None),
             "remote_addr": environ.get("REMOTE_ADDR"),

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-
-from .request_id import reset_request_id, sanitize, set_request_id
+from .request_id import HEADER, META_KEY, request_id_scope
 
 
 class RequestIdMiddleware:
@@ -16,16 +14,10 @@ class RequestIdMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.header = settings.REQUEST_ID_HEADER
-        self.meta_key = "HTTP_" + self.header.upper().replace("-", "_")
 
     def __call__(self, request):
-        request_id = sanitize(request.META.get(self.meta_key))
-        request.id = request_id
-        token = set_request_id(request_id)
-        try:
+        with request_id_scope(request.META.get(META_KEY)) as request_id:
+            request.id = request_id
             response = self.get_response(request)
-        finally:
-            reset_request_id(token)
-        response[self.header] = request_id
+        response[HEADER] = request_id
         return response

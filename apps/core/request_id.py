@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
+from collections.abc import Iterator
 from contextvars import ContextVar
 
 _current: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-# The request id's key in gRPC metadata (where keys are lower case); X-Request-ID over HTTP.
+# Where the id travels: the HTTP header (in and out), its WSGI environ key, and its key in gRPC
+# metadata (where keys are lower case).
+HEADER = "X-Request-ID"
+META_KEY = "HTTP_X_REQUEST_ID"
 METADATA_KEY = "x-request-id"
 
 # What a client may send: short, printable, no spaces or separators that could split a log line.
@@ -24,6 +29,18 @@ def sanitize(candidate: str | None) -> str:
     if candidate and _SANE.fullmatch(candidate):
         return candidate
     return new_request_id()
+
+
+@contextlib.contextmanager
+def request_id_scope(candidate: str | None) -> Iterator[str]:
+    """Serve one request or call with an id (the sane `candidate`, else a new one) that every log
+    line and outgoing call inside the block carries; yields the id."""
+    request_id = sanitize(candidate)
+    token = _current.set(request_id)
+    try:
+        yield request_id
+    finally:
+        _current.reset(token)
 
 
 def get_request_id() -> str | None:

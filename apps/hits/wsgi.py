@@ -36,7 +36,7 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import set_script_prefix
 
-from apps.core.request_id import reset_request_id, sanitize, set_request_id
+from apps.core.request_id import HEADER, META_KEY, request_id_scope
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +88,6 @@ class HitsFastPath:
         self.counter, self.count_hit = ROOT_COUNTER, count_hit
         self.answer_headers, self.preferred_type = ANSWER_HEADERS, preferred_type
         self.render_total = render_total
-        self.request_id_header = settings.REQUEST_ID_HEADER
-        self.request_id_key = "HTTP_" + self.request_id_header.upper().replace("-", "_")
         self.middleware_headers = {
             secure: middleware_headers(secure=secure) for secure in (False, True)
         }
@@ -102,14 +100,10 @@ class HitsFastPath:
         secure = self.secure_if_served_here(environ)
         if secure is None:
             return self.application(environ, start_response)  # refused or redirected by Django
-        request_id = sanitize(environ.get(self.request_id_key))
-        token = set_request_id(request_id)
-        try:
+        with request_id_scope(environ.get(META_KEY)) as request_id:
             status, headers, body = self.answer(environ, request_id=request_id)
-        finally:
-            reset_request_id(token)
         headers += self.middleware_headers[secure]
-        headers.append((self.request_id_header, request_id))
+        headers.append((HEADER, request_id))
         start_response(status, headers)
         return EndsTheRequest([body])
 

@@ -7,9 +7,8 @@ import time
 from typing import Any
 
 import httpx
-from django.conf import settings
 
-from apps.core.request_id import get_request_id
+from apps.core.request_id import HEADER, get_request_id
 
 from .errors import UpstreamError, UpstreamTimeout
 
@@ -51,7 +50,7 @@ class Upstream:
         headers = httpx.Headers(kwargs.pop("headers", None))
         request_id = get_request_id()
         if request_id:
-            headers[settings.REQUEST_ID_HEADER] = request_id
+            headers[HEADER] = request_id
         timeout = timeout or self.timeout
         for attempt in range(self.retries + 1):
             if attempt:
