@@ -3,6 +3,11 @@ SQLite or local memory: `make test` points DATABASE_URL and REDIS_URL at this ma
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+from collections.abc import Iterator
+
 import pytest
 from django.conf import settings
 from django.core.cache import cache
@@ -32,6 +37,28 @@ def _empty_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+class LogLines:
+    """What the project's stdout handler wrote, parsed line by line."""
+
+    def __init__(self, stream: io.StringIO):
+        self.stream = stream
+
+    def __call__(self, **match) -> list[dict]:
+        """The records written so far that have every given field with its value."""
+        records = [json.loads(line) for line in self.stream.getvalue().splitlines()]
+        return [r for r in records if all(r.get(k) == v for k, v in match.items())]
+
+
+@pytest.fixture
+def log_lines() -> Iterator[LogLines]:
+    """The JSON lines the project logs during the test (its stdout handler, redirected)."""
+    handler = next(h for h in logging.getLogger().handlers if h.name == "stdout")
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    yield LogLines(stream)
+    handler.setStream(previous)
 
 
 @pytest.fixture

@@ -10,20 +10,9 @@ import pytest
 
 from apps.accounts.api_keys import create_api_client, revoke_api_client
 from apps.accounts.models import ApiClient
+from tests.problems import assert_problem
 
 pytestmark = pytest.mark.django_db
-
-PROBLEM = "application/problem+json"
-
-
-def problem(response, status: int) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    assert body["type"] == "about:blank"
-    assert body["request_id"] == response["X-Request-ID"]
-    return body
 
 
 @pytest.fixture
@@ -83,7 +72,7 @@ def test_missing_bearer_key_is_401(client, example_rows, ana, authorization):
     response = client.post(
         "/actions/example/bar", {"name": "bob"}, content_type="application/json", headers=headers
     )
-    problem(response, 401)
+    assert_problem(response, 401)
     assert response["WWW-Authenticate"].startswith("Bearer")
     assert example_rows() == before
 
@@ -95,14 +84,14 @@ def test_missing_bearer_key_is_401(client, example_rows, ana, authorization):
 def test_unknown_key_is_401_invalid_token(call, example_rows, ana, key):
     before = example_rows()
     response = call("example/bar", {"name": "bob"}, key=key)
-    problem(response, 401)
+    assert_problem(response, 401)
     assert 'error="invalid_token"' in response["WWW-Authenticate"]
     assert example_rows() == before
 
 
 def test_right_prefix_wrong_secret_is_401(call, api_key, example_rows):
     prefix = api_key.split(".")[0]
-    problem(call("example/bar", {"name": "bob"}, key=f"{prefix}.guessed-secret"), 401)
+    assert_problem(call("example/bar", {"name": "bob"}, key=f"{prefix}.guessed-secret"), 401)
     assert example_rows() == []
 
 
@@ -110,7 +99,7 @@ def test_revoked_key_is_401_at_once_even_though_it_was_cached(call, api_key, exa
     assert call("example/foo", {"name": "ana"}).status_code == 200  # now cached
     revoke_api_client(ApiClient.objects.get())
     response = call("example/bar", {"name": "bob"})
-    problem(response, 401)
+    assert_problem(response, 401)
     assert example_rows() == []
 
 
@@ -127,7 +116,7 @@ def test_key_restricted_to_other_modules_is_403(client, example_rows):
             content_type="application/json",
             headers={"Authorization": f"Bearer {key}"},
         )
-        assert "example" in problem(response, 403)["detail"]
+        assert "example" in assert_problem(response, 403)["detail"]
     assert example_rows() == []
 
 
@@ -144,7 +133,7 @@ def test_key_restricted_to_the_module_may_call_it(client):
 
 @pytest.mark.parametrize("path", ["nosuch/foo", "nosuch/", "example/nosuch", "example/foo/"])
 def test_unknown_module_or_action_is_404(call, example_rows, path):
-    problem(call(path, {"name": "ana"}), 404)
+    assert_problem(call(path, {"name": "ana"}), 404)
     assert example_rows() == []
 
 
@@ -160,7 +149,7 @@ def test_methods_other_than_post_are_405_with_allow_post(client, api_key, exampl
     assert response.status_code == 405
     assert response["Allow"] == "POST"
     if method != "head":
-        problem(response, 405)
+        assert_problem(response, 405)
     assert example_rows() == []
 
 
@@ -172,7 +161,7 @@ def test_methods_other_than_post_are_405_with_allow_post(client, api_key, exampl
     ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x", ""],
 )
 def test_body_that_is_not_json_is_415(call, example_rows, content_type):
-    problem(call("example/bar", '{"name": "ana"}', content_type=content_type), 415)
+    assert_problem(call("example/bar", '{"name": "ana"}', content_type=content_type), 415)
     assert example_rows() == []
 
 
@@ -187,27 +176,30 @@ def test_json_with_a_charset_is_accepted(call):
     ids=["truncated", "empty", "text", "nan", "not-utf8", "nested-too-deep"],
 )
 def test_malformed_json_is_400(call, example_rows, body):
-    body_json = problem(call("example/bar", body), 400)
+    body_json = assert_problem(call("example/bar", body), 400)
     assert "not valid JSON" in body_json["detail"]
     assert example_rows() == []
 
 
 @pytest.mark.parametrize("body", ["[]", '["ana"]', '"ana"', "42", "null", "true"])
 def test_json_that_is_not_an_object_is_400(call, example_rows, body):
-    assert problem(call("example/bar", body), 400)["detail"] == "The body must be a JSON object."
+    assert (
+        assert_problem(call("example/bar", body), 400)["detail"]
+        == "The body must be a JSON object."
+    )
     assert example_rows() == []
 
 
 def test_invalid_input_is_400_with_errors_per_field(call, example_rows, ana):
     before = example_rows()
-    body = problem(call("example/bar", {"name": "x" * 101, "email": "not-an-email"}), 400)
+    body = assert_problem(call("example/bar", {"name": "x" * 101, "email": "not-an-email"}), 400)
     assert set(body["errors"]) == {"name", "email"}
     assert body["errors"]["email"] == ["Enter a valid email address."]
     assert example_rows() == before
 
 
 def test_missing_required_field_is_400(call, example_rows):
-    assert problem(call("example/bar", {"email": "a@example.com"}), 400)["errors"] == {
+    assert assert_problem(call("example/bar", {"email": "a@example.com"}), 400)["errors"] == {
         "name": ["This field is required."]
     }
     assert example_rows() == []
@@ -216,7 +208,7 @@ def test_missing_required_field_is_400(call, example_rows):
 def test_body_over_the_limit_is_413(call, example_rows, settings):
     settings.ACTIONS_MAX_BODY = 100
     body = json.dumps({"name": "ana", "email": "a" * 120 + "@example.com"})
-    assert "100 bytes" in problem(call("example/bar", body), 413)["detail"]
+    assert "100 bytes" in assert_problem(call("example/bar", body), 413)["detail"]
     assert example_rows() == []
 
 
@@ -231,13 +223,13 @@ def test_body_at_the_limit_is_accepted(call, settings):
 
 def test_integrity_error_is_409_and_the_transaction_rolled_back(call, example_rows, ana):
     before = example_rows()
-    body = problem(call("testing/duplicate_after_insert", {"name": "bob"}), 409)
+    body = assert_problem(call("testing/duplicate_after_insert", {"name": "bob"}), 409)
     assert "nothing was changed" in body["detail"]
     assert example_rows() == before  # bob's first insert was undone too
 
 
 def test_validation_error_raised_by_an_action_is_400_and_rolled_back(call, example_rows):
-    body = problem(call("testing/refuse_after_insert", {"name": "bob"}), 400)
+    body = assert_problem(call("testing/refuse_after_insert", {"name": "bob"}), 400)
     assert body["errors"] == {"name": ["This name is reserved."]}
     assert example_rows() == []
 
@@ -246,7 +238,7 @@ def test_crash_is_500_problem_with_request_id_no_traceback_and_rolled_back(call,
     response = call(
         "testing/crash_after_insert", {"name": "bob"}, headers={"X-Request-ID": "r-500"}
     )
-    body = problem(response, 500)
+    body = assert_problem(response, 500)
     assert body["request_id"] == "r-500"
     assert b"secret internal detail" not in response.content
     assert b"Traceback" not in response.content

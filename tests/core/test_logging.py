@@ -1,32 +1,11 @@
 """Log lines are one JSON object each, on stdout, carrying the request id."""
 
-import io
 import json
 import logging
 
 import pytest
 
 pytestmark = pytest.mark.urls("tests.core.urls")
-
-
-class LogLines:
-    """What the project's stdout handler wrote, parsed line by line."""
-
-    def __init__(self, stream: io.StringIO):
-        self.stream = stream
-
-    def __call__(self, **match) -> list[dict]:
-        records = [json.loads(line) for line in self.stream.getvalue().splitlines()]
-        return [r for r in records if all(r.get(k) == v for k, v in match.items())]
-
-
-@pytest.fixture
-def log_lines():
-    handler = next(h for h in logging.getLogger().handlers if h.name == "stdout")
-    stream = io.StringIO()
-    previous = handler.setStream(stream)
-    yield LogLines(stream)
-    handler.setStream(previous)
 
 
 def test_log_lines_written_during_a_request_carry_its_id(client, log_lines):

@@ -1,23 +1,10 @@
 """Every API error is an RFC 9457 problem: application/problem+json with type/title/status."""
 
-import json
-
 import pytest
 
+from tests.problems import assert_problem
+
 pytestmark = pytest.mark.urls("tests.core.urls")
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response, status):
-    assert response.status_code == status
-    assert response["Content-Type"] == PROBLEM
-    body = json.loads(response.content)
-    assert body["type"] == "about:blank"
-    assert body["status"] == status
-    assert body["title"]
-    assert body["request_id"] == response["X-Request-ID"]
-    return body
 
 
 def test_validation_error_is_400_with_errors_per_field(client):

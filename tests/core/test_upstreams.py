@@ -14,10 +14,9 @@ from apps.accounts.api_keys import create_api_client
 from apps.core.request_id import reset_request_id, set_request_id
 from apps.core.upstreams import UpstreamError, UpstreamTimeout, close_upstreams, upstream
 from tests.http_upstream import http_upstream
+from tests.problems import PROBLEM
 from tests.servers import free_port, gunicorn, project_env
 from tests.test_settings import clean_env, run_python
-
-PROBLEM = "application/problem+json"
 
 
 def upstream_config(url: str, **overrides) -> dict:

@@ -6,7 +6,6 @@ implementation independent of the django-otp maths the server uses.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 
@@ -19,7 +18,6 @@ from apps.accounts.models import User
 from apps.accounts.tokens import issue_user_token
 
 PASSWORD = "correct horse battery staple"
-PROBLEM = "application/problem+json"
 
 
 def phone_for(device: TOTPDevice) -> pyotp.TOTP:
@@ -44,18 +42,6 @@ def secret_from_page(html: str) -> str:
     match = re.search(r'<code class="secret" id="secret">([A-Z2-7 ]+)</code>', html)
     assert match, "the page shows no secret"
     return match.group(1).replace(" ", "")
-
-
-def assert_problem(response, status: int) -> dict:
-    """An RFC 9457 problem with the project's shape."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == PROBLEM
-    body = json.loads(response.content)
-    assert body["type"] == "about:blank"
-    assert body["status"] == status
-    assert body["title"]
-    assert body["request_id"] == response["X-Request-ID"]
-    return body
 
 
 def make_person(username: str = "alice", **fields) -> User:

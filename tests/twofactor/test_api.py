@@ -15,10 +15,10 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import UserToken
+from tests.problems import assert_problem
 
 from .conftest import (
     PASSWORD,
-    assert_problem,
     bearer,
     code_for,
     make_backup_codes,
