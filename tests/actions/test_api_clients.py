@@ -17,6 +17,7 @@ from django.utils import timezone
 from apps.accounts.api_keys import create_api_client
 from apps.accounts.credentials import secret_digest
 from apps.accounts.models import ApiClient
+from tests.actions.conftest import ActionCaller
 
 pytestmark = pytest.mark.django_db
 
@@ -43,12 +44,7 @@ def test_command_prints_a_key_that_works_and_stores_only_its_hash(client):
     assert key not in stored_values()
     assert key.split(".")[1] not in stored_values()
     assert ApiClient.objects.get(name="billing").key_hash == secret_digest(key)
-    response = client.post(
-        "/actions/example/foo",
-        {"name": "ana"},
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {key}"},
-    )
+    response = ActionCaller(client, key)("example/foo", {"name": "ana"})
     assert response.status_code == 200
 
 
@@ -143,12 +139,7 @@ def test_admin_creates_a_client_and_shows_its_key_once(staff_client, client):
     # Not shown again: neither on the client's page nor in the list.
     for page in ["/admin/accounts/apiclient/", f"/admin/accounts/apiclient/{created.pk}/change/"]:
         assert key.split(".")[1].encode() not in staff_client.get(page).content
-    answer = client.post(
-        "/actions/example/foo",
-        {"name": "ana"},
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {key}"},
-    )
+    answer = ActionCaller(client, key)("example/foo", {"name": "ana"})
     assert answer.status_code == 200
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from apps.accounts.api_keys import create_api_client, revoke_api_client
 from apps.accounts.models import ApiClient
+from tests.actions.conftest import ActionCaller
 from tests.problems import assert_problem
 
 pytestmark = pytest.mark.django_db
@@ -122,12 +123,7 @@ def test_key_restricted_to_other_modules_is_403(client, example_rows):
 
 def test_key_restricted_to_the_module_may_call_it(client):
     _, key = create_api_client(name="example-only", allowed_modules=["example"])
-    response = client.post(
-        "/actions/example/foo",
-        {"name": "ana"},
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {key}"},
-    )
+    response = ActionCaller(client, key)("example/foo", {"name": "ana"})
     assert response.status_code == 200
 
 
