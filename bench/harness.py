@@ -97,6 +97,19 @@ class Measurement:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
+    # CPU the server's workers spent per request: what the other load on a shared machine
+    # disturbs least, so the steadier way to compare the two sides.
+    cpu_us_per_request: float = 0.0
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the processes (all their threads) have used so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class Server:
@@ -195,6 +208,7 @@ def run_wrk(url: str, script: str, *, seconds: float, connections: int) -> Measu
     finally:
         os.unlink(lua.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     p50 = _milliseconds(re.search(r"\s50%\s+(\S+)", out).group(1))
     p99 = _milliseconds(re.search(r"\s99%\s+(\S+)", out).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
@@ -206,7 +220,7 @@ def run_wrk(url: str, script: str, *, seconds: float, connections: int) -> Measu
         errors += int(rejected.group(1))
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())
-    return Measurement(rps, p50, p99, errors)
+    return Measurement(rps, p50, p99, errors, requests=requests)
 
 
 def compare(
@@ -237,17 +251,22 @@ def compare(
             order = ["django", "baseline"] if round_number % 2 == 0 else ["baseline", "django"]
             for name in order:
                 target = sides[name]
+                workers_pids = servers[name].worker_pids()
+                cpu_before = cpu_seconds(workers_pids)
                 measurement = run_wrk(
                     servers[name].url + target.path,
                     target.wrk_script(),
                     seconds=seconds,
                     connections=connections,
                 )
+                cpu = cpu_seconds(workers_pids) - cpu_before
+                measurement.cpu_us_per_request = cpu * 1e6 / max(measurement.requests, 1)
                 results[name].append(measurement)
                 print(
                     f"  {scenario.name:<12} round {round_number + 1} {name:<8} "
                     f"{measurement.requests_per_second:9.0f} req/s  "
-                    f"p50 {measurement.p50_ms:7.2f} ms  p99 {measurement.p99_ms:7.2f} ms"
+                    f"p50 {measurement.p50_ms:7.2f} ms  p99 {measurement.p99_ms:7.2f} ms  "
+                    f"CPU {measurement.cpu_us_per_request:5.0f} us/req"
                     + (f"  ERRORS {measurement.errors}" if measurement.errors else ""),
                     flush=True,
                 )
@@ -261,6 +280,7 @@ def compare(
             "p50_ms": statistics.median(m.p50_ms for m in runs),
             "p99_ms": statistics.median(m.p99_ms for m in runs),
             "errors": sum(m.errors for m in runs),
+            "cpu_us_per_request": statistics.median(m.cpu_us_per_request for m in runs),
         }
         for name, runs in results.items()
     }
@@ -269,6 +289,7 @@ def compare(
         "requests_per_second": django["requests_per_second"] / baseline["requests_per_second"],
         "p50": django["p50_ms"] / baseline["p50_ms"],
         "p99": django["p99_ms"] / baseline["p99_ms"],
+        "cpu_per_request": django["cpu_us_per_request"] / baseline["cpu_us_per_request"],
     }
     summary["target_ratio"] = scenario.target_ratio
     return summary

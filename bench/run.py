@@ -73,7 +73,7 @@ def main() -> int:
 
     print(
         f"\n{'scenario':<12} {'django rps':>10} {'baseline':>10} {'ratio':>6} {'target':>6}"
-        f" {'p50 ms':>15} {'p99 ms':>15}"
+        f" {'p50 ms':>15} {'p99 ms':>15} {'CPU us/req':>13}"
     )
     for name, result in report.items():
         django, baseline, ratio = result["django"], result["baseline"], result["ratio"]
@@ -82,7 +82,8 @@ def main() -> int:
             f"{baseline['requests_per_second']:10.0f} {ratio['requests_per_second']:6.2f} "
             f"{result['target_ratio']:6.2f} "
             f"{django['p50_ms']:7.2f}/{baseline['p50_ms']:<7.2f} "
-            f"{django['p99_ms']:7.2f}/{baseline['p99_ms']:<7.2f}"
+            f"{django['p99_ms']:7.2f}/{baseline['p99_ms']:<7.2f} "
+            f"{django['cpu_us_per_request']:6.0f}/{baseline['cpu_us_per_request']:<6.0f}"
             + ("  ERRORS" if django["errors"] or baseline["errors"] else "")
         )
     results_dir = PROJECT_DIR / "bench" / "results"
