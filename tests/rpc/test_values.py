@@ -69,7 +69,7 @@ RESULTS = {
         "lazy": gettext_lazy("This field is required."),
     },
     "numbers": [0, -1, 2**53 + 1, 2**70, 1e300, -0.0, float("nan"), float("inf"), float("-inf")],
-    "keys": {1: "int", 2.5: "float", True: "true", False: "false", None: "null", "s": "str"},
+    "keys": {7: "int", 2.5: "float", True: "true", False: "false", None: "null", "s": "str"},
     "special float keys": {float("nan"): 1, float("inf"): 2, float("-inf"): 3},
     "colliding keys, text first": {"1": [1, 1], 1: [2]},
     "colliding keys, number first": {1: {"a": 1}, "1": {"b": 2}},
