@@ -8,8 +8,8 @@ process with the same concurrency (grpc.aio on one channel; a fresh TCP connecti
 call), alternating gRPC and HTTP rounds, because the machine is shared and noisy. Prints calls/s,
 p50/p99, the server's and this client's CPU time per call for each side (the client shares the
 machine), then the stream's rows/s and the gRPC server's peak RSS (against a Call answering the
-same rows whole). gRPC runs as deployed: `manage.py grpcserver`, one process; HTTP under
-gunicorn with --workers processes. Each round
+same rows whole). Both run as deployed, each writing its access line per call: gRPC as
+`manage.py grpcserver`, one process; HTTP under gunicorn with --workers processes. Each round
 also shows the CPU the rest of the machine used meanwhile (PostgreSQL, Redis, the kernel, other
 work): other work slows HTTP, which needs more CPU per call, more than gRPC, and so inflates the
 ratio.
@@ -98,8 +98,8 @@ class GrpcServer:
                 str(workers),
             ],
             cwd=PROJECT_DIR,
-            # No line per call: the HTTP side writes none either (nginx does, in production).
-            env={**env, "LOG_LEVEL": "WARNING"},
+            # At the log level gunicorn runs with: each side writes its access line per call.
+            env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
