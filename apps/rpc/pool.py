@@ -5,10 +5,11 @@ Redis or PostgreSQL, so two calls running at once keep the process busy; with mo
 mostly wait for each other, and on a small machine the switches between them cost more than the
 calls' own work (measured with `make bench-grpc` on two cores: eight threads for four calls in
 flight took ~21 context switches and ~560 µs of server CPU per example/foo call; this pool, ~14
-and ~410 µs, and served 1.4 times the calls per second). So the pool starts at most RUNNING calls at once and the next call waits for one of
-them to end, taken by the thread that ended it without a sleep in between. A call that has
-waited GRACE seconds is started on another thread all the same, up to `max_workers`: a slow call
-(a long stream, a slow query, an upstream) holds the others back by GRACE at most.
+and ~410 µs, and served 1.4 times the calls per second). So the pool starts at most RUNNING calls
+at once and the next call waits for one of them to end, taken by the thread that ended it without
+a sleep in between. A call that has waited GRACE seconds is started on another thread all the
+same, up to `max_workers`: a slow call (a long stream, a slow query, an upstream) holds the
+others back by GRACE at most.
 
 Idle threads are woken last-in first-out, so the same few threads, with their warm database
 connections, serve the calls. Each thread runs `on_exit` when the pool shuts down (the server
