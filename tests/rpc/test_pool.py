@@ -95,11 +95,12 @@ def test_shutdown_finishes_the_queued_calls_then_each_thread_runs_on_exit(calls)
     running = pool.submit(calls.blocking, "running")
     wait_until(lambda: "running" in calls.started)
     queued = pool.submit(calls.quick, "queued")
-    stopping = threading.Thread(target=pool.shutdown)
-    stopping.start()
+    pool.shutdown(wait=False)
     with pytest.raises(RuntimeError):
         pool.submit(calls.quick, "too late")
     calls.go.set()
+    stopping = threading.Thread(target=pool.shutdown)  # now waits for the threads to end
+    stopping.start()
     stopping.join(timeout=5)
     assert not stopping.is_alive()
     assert running.result() == "running"
