@@ -6,9 +6,13 @@ call, as the original's clients did), then 100,000 streamed rows.
 A different shape from the wrk scenarios: both sides are loaded by one asyncio client in this
 process with the same concurrency (grpc.aio on one channel; a fresh TCP connection per HTTP
 call), alternating gRPC and HTTP rounds, because the machine is shared and noisy. Prints calls/s,
-p50/p99 and the server's CPU time per call for each side, then the stream's rows/s and the gRPC
-server's peak RSS (against a Call answering the same rows whole). gRPC runs as deployed:
-`manage.py grpcserver`, one process; HTTP under gunicorn with --workers processes.
+p50/p99, the server's and this client's CPU time per call for each side (the client shares the
+machine), then the stream's rows/s and the gRPC server's peak RSS (against a Call answering the
+same rows whole). Both run as deployed, each writing its access line per call: gRPC as
+`manage.py grpcserver`, one process; HTTP under gunicorn with --workers processes. Each round
+also shows the CPU the rest of the machine used meanwhile (PostgreSQL, Redis, the kernel, other
+work): other work slows HTTP, which needs more CPU per call, more than gRPC, and so inflates the
+ratio.
 Results go to bench/results/rpc-<time>.json.
 """
 
@@ -45,13 +49,24 @@ class Run:
     p99_ms: float
     errors: int
     server_cpu_us_per_call: float  # robust to a noisy machine: what one call costs the server
+    client_cpu_us_per_call: float  # this process, which shares the machine with the servers
+    others_cpu: float  # CPUs busy with anything else meanwhile (databases, kernel, other work)
 
     def line(self) -> str:
         return (
             f"{self.calls_per_second:8.0f} calls/s  p50 {self.p50_ms:6.2f} ms  "
-            f"p99 {self.p99_ms:6.2f} ms  server CPU {self.server_cpu_us_per_call:5.0f} us/call"
+            f"p99 {self.p99_ms:6.2f} ms  server CPU {self.server_cpu_us_per_call:5.0f} us/call  "
+            f"client CPU {self.client_cpu_us_per_call:4.0f} us/call  "
+            f"others {self.others_cpu:4.2f} CPU"
             + (f"  ERRORS {self.errors}" if self.errors else "")
         )
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine has spent on anything but idling, summed over its CPUs."""
+    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -83,8 +98,8 @@ class GrpcServer:
                 str(workers),
             ],
             cwd=PROJECT_DIR,
-            # No line per call: the HTTP side writes none either (nginx does, in production).
-            env={**env, "LOG_LEVEL": "WARNING"},
+            # At the log level gunicorn runs with: each side writes its access line per call.
+            env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -134,12 +149,24 @@ async def load(call, *, calls: int, concurrency: int, pids: list[int]) -> Run:
             errors += not ok
 
     cpu_before = cpu_seconds(pids)
+    client_before = time.process_time()
+    machine_before = machine_busy_seconds()
     started = time.perf_counter()
     await asyncio.gather(*(worker(n) for n in range(concurrency)))
     elapsed = time.perf_counter() - started
-    cpu_per_call = (cpu_seconds(pids) - cpu_before) / calls
+    server_cpu = cpu_seconds(pids) - cpu_before
+    client_cpu = time.process_time() - client_before
+    others = machine_busy_seconds() - machine_before - server_cpu - client_cpu
     cuts = statistics.quantiles(latencies, n=100)
-    return Run(calls / elapsed, cuts[49] * 1000, cuts[98] * 1000, errors, cpu_per_call * 1e6)
+    return Run(
+        calls / elapsed,
+        cuts[49] * 1000,
+        cuts[98] * 1000,
+        errors,
+        server_cpu / calls * 1e6,
+        client_cpu / calls * 1e6,
+        max(others, 0) / elapsed,
+    )
 
 
 def grpc_caller(stub, action: str, key: str):
@@ -223,6 +250,10 @@ async def compare_calls(
                     "server_cpu_us_per_call": statistics.median(
                         r.server_cpu_us_per_call for r in rs
                     ),
+                    "client_cpu_us_per_call": statistics.median(
+                        r.client_cpu_us_per_call for r in rs
+                    ),
+                    "others_cpu": statistics.median(r.others_cpu for r in rs),
                     "errors": sum(r.errors for r in rs),
                 }
                 for side, rs in runs.items()
@@ -265,7 +296,7 @@ def measure_stream(*, workers: int, env: dict[str, str], key: str) -> dict:
 def print_summary(calls: dict, stream: dict) -> None:
     print(
         f"\n{'action':<6} {'gRPC/s':>8} {'HTTP/s':>8} {'ratio':>6} {'p99 ms gRPC / HTTP':>20}"
-        f" {'server CPU us/call gRPC / HTTP':>31}"
+        f" {'server CPU us/call gRPC / HTTP':>31} {'client CPU us/call gRPC / HTTP':>31}"
     )
     for action, result in calls.items():
         rpc, http = result["grpc"], result["http"]
@@ -273,6 +304,7 @@ def print_summary(calls: dict, stream: dict) -> None:
             f"{action:<6} {rpc['calls_per_second']:8.0f} {http['calls_per_second']:8.0f} "
             f"{result['ratio']:6.2f} {rpc['p99_ms']:9.2f} / {http['p99_ms']:<8.2f} "
             f"{rpc['server_cpu_us_per_call']:15.0f} / {http['server_cpu_us_per_call']:<6.0f}"
+            f"{rpc['client_cpu_us_per_call']:22.0f} / {http['client_cpu_us_per_call']:<6.0f}"
             + ("  ERRORS" if rpc["errors"] or http["errors"] else "")
         )
     mib = {name: value // 1024 for name, value in stream.items() if name.endswith("_kib")}
@@ -289,7 +321,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--grpc-workers", type=int, default=8, help="grpcserver threads")
+    parser.add_argument("--grpc-workers", type=int, default=8, help="grpcserver threads (at most)")
     args = parser.parse_args()
 
     from bench.run import setup_django

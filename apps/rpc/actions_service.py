@@ -7,12 +7,10 @@ as `POST /actions/<module>/<action>`; only the framing differs.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import grpc
-from google.protobuf.struct_pb2 import Value
 
 from apps.actions.registry import Action
 from apps.actions.services import (
@@ -22,11 +20,14 @@ from apps.actions.services import (
     stream_action,
     validate_input,
 )
-from apps.core.json import dumps
+from apps.core.json import JSONEncoder
 from protos.dbapi.v1 import actions_pb2, actions_pb2_grpc
 
 from .calls import Metadata, streaming, unary
-from .values import from_struct, to_value
+from .values import fill_value, from_struct
+
+# What the HTTP API's JSON writes for the types JSON lacks (datetimes, Decimals, UUIDs, bytes…).
+_json_default = JSONEncoder().default
 
 
 class ActionsServicer(actions_pb2_grpc.ActionsServicer):
@@ -40,7 +41,10 @@ class ActionsServicer(actions_pb2_grpc.ActionsServicer):
     ) -> actions_pb2.CallReply:
         """Run the action and answer its whole result."""
         action, arguments = prepare(request, metadata)
-        return actions_pb2.CallReply(result=encode(run_action(action, arguments)))
+        result = run_action(action, arguments)
+        reply = actions_pb2.CallReply()
+        fill_value(reply.result, result, default=_json_default)
+        return reply
 
     @streaming("/dbapi.v1.Actions/Stream")
     def Stream(
@@ -58,7 +62,9 @@ class ActionsServicer(actions_pb2_grpc.ActionsServicer):
         action, arguments = prepare(request, metadata)
         with contextlib.closing(stream_action(action, arguments)) as items:
             for item in items:
-                yield actions_pb2.Row(value=encode(item))
+                row = actions_pb2.Row()
+                fill_value(row.value, item, default=_json_default)
+                yield row
 
 
 def prepare(
@@ -68,8 +74,3 @@ def prepare(
     caller = authenticate_bearer(metadata.get("authorization"))
     action = find_action(caller=caller, module=request.module, action=request.action)
     return action, validate_input(action, from_struct(request.params))
-
-
-def encode(result: Any) -> Value:
-    """The result as a Value holding exactly the JSON the HTTP API answers for it."""
-    return to_value(json.loads(dumps(result)))

@@ -7,7 +7,6 @@ refused, health answers NOT_SERVING, and calls in flight get GRPC_GRACE_SECONDS 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import threading
@@ -25,6 +24,7 @@ from protos.dbapi.v1 import actions_pb2, actions_pb2_grpc
 
 from .actions_service import ActionsServicer
 from .demo_service import ApiServicer
+from .pool import CallPool
 
 logger = logging.getLogger(__name__)
 
@@ -41,37 +41,17 @@ class Server:
     grpc_server: grpc.Server
     health: health.HealthServicer
     port: int
-    pool: futures.ThreadPoolExecutor
-    workers: int
+    pool: CallPool
 
     def start(self) -> None:
         self.grpc_server.start()
 
     def stop(self, *, grace: float) -> None:
-        """Refuse new calls, wait for those in flight (at most `grace` seconds), then close
-        the workers' database connections."""
+        """Refuse new calls, wait for those in flight (at most `grace` seconds), then end the
+        workers, each closing its database connections."""
         self.health.enter_graceful_shutdown()  # every service NOT_SERVING
         self.grpc_server.stop(grace).wait()
-        close_connections(self.pool, workers=self.workers)
-
-
-def close_connections(pool: futures.ThreadPoolExecutor, *, workers: int) -> None:
-    """Have each worker thread close its own database connections, then end the threads.
-
-    Django's connections belong to the thread that opened them. Closed here, they end cleanly
-    rather than dropping when the process exits (and a test database can be dropped after).
-    """
-    everyone = threading.Barrier(workers)
-
-    def close() -> None:
-        # Each task waits for the others, so that every thread of the pool takes exactly one.
-        with contextlib.suppress(threading.BrokenBarrierError):
-            everyone.wait(timeout=2)
-        connections.close_all()
-
-    for _ in range(workers):
-        pool.submit(close)
-    pool.shutdown(wait=True)
+        self.pool.shutdown(wait=True)
 
 
 def build_server(*, bind: str, workers: int) -> Server:
@@ -80,7 +60,10 @@ def build_server(*, bind: str, workers: int) -> Server:
     Request messages larger than ACTIONS_MAX_BODY are refused with RESOURCE_EXHAUSTED before
     they are read, as the HTTP API refuses such a body with 413.
     """
-    pool = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc")
+    # Django's connections belong to the thread that opened them: each worker closes its own
+    # when it ends, so that they end cleanly rather than dropping when the process exits (and a
+    # test database can be dropped after).
+    pool = CallPool(workers, thread_name_prefix="grpc", on_exit=connections.close_all)
     server = grpc.server(
         pool,
         options=[
@@ -102,7 +85,7 @@ def build_server(*, bind: str, workers: int) -> Server:
         port = server.add_insecure_port(bind)
     except RuntimeError as exc:  # grpc's way of saying the address is taken or invalid
         raise OSError(f"Cannot listen on {bind}: is it in use, or not an address here?") from exc
-    return Server(grpc_server=server, health=health_servicer, port=port, pool=pool, workers=workers)
+    return Server(grpc_server=server, health=health_servicer, port=port, pool=pool)
 
 
 def serve(*, bind: str, workers: int, grace: float) -> None:
