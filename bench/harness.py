@@ -116,7 +116,7 @@ class Server:
     """gunicorn serving one app on a free loopback port."""
 
     def __init__(self, app: str, *, workers: int, env: dict[str, str]):
-        self.port = _free_port()
+        self.port = free_port()
         command = [
             sys.executable,
             "-m",
@@ -168,7 +168,7 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as sock:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import grpc
 
-from bench.harness import PROJECT_DIR, Server, _free_port, bench_env
+from bench.harness import PROJECT_DIR, Server, bench_env, cpu_seconds, free_port
 
 ACTIONS = ("foo", "bar")
 STREAM_ROWS = 100_000
@@ -69,15 +69,6 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU the processes (all their threads) have used so far."""
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 # --- Servers ------------------------------------------------------------------------------------
 
 
@@ -85,7 +76,7 @@ class GrpcServer:
     """`manage.py grpcserver` on a free port, as production runs it."""
 
     def __init__(self, *, workers: int, env: dict[str, str]):
-        self.port = _free_port()
+        self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [

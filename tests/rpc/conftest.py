@@ -6,9 +6,6 @@ every test that calls it runs with `transactional_db` (the fixtures here ask for
 
 from __future__ import annotations
 
-import io
-import json
-import logging
 from collections.abc import Iterator
 
 import grpc
@@ -57,23 +54,3 @@ def api_key(transactional_db) -> str:
 def rpc(target, api_key) -> Iterator[ActionsClient]:
     with ActionsClient(target, api_key) as client:
         yield client
-
-
-class LogLines:
-    """What the project's stdout handler wrote, parsed line by line."""
-
-    def __init__(self, stream: io.StringIO):
-        self.stream = stream
-
-    def __call__(self, **match) -> list[dict]:
-        records = [json.loads(line) for line in self.stream.getvalue().splitlines()]
-        return [r for r in records if all(r.get(k) == v for k, v in match.items())]
-
-
-@pytest.fixture
-def log_lines() -> Iterator[LogLines]:
-    handler = next(h for h in logging.getLogger().handlers if h.name == "stdout")
-    stream = io.StringIO()
-    previous = handler.setStream(stream)
-    yield LogLines(stream)
-    handler.setStream(previous)
