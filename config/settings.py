@@ -82,6 +82,18 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Bearer-authenticated JSON APIs under these paths go through API_MIDDLEWARE only: they use no
+# session, CSRF cookie, message or frame (apps/core/wsgi.py). Empty: everything takes MIDDLEWARE.
+API_PATH_PREFIXES = ["/actions/", "/api/v1/"]
+API_MIDDLEWARE = [
+    "apps.core.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "apps.core.middleware.AllowedHostsMiddleware",
+]
+# Answer POST /actions/... at the WSGI level, as API_MIDDLEWARE and Django's handler would, without
+# URL resolving, the middleware chain and the request signals (apps/actions/wsgi.py).
+ACTIONS_FAST_PATH = env.bool("ACTIONS_FAST_PATH", default=True)
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"

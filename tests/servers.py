@@ -67,6 +67,22 @@ def project_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def call_wsgi(application, environ: dict) -> tuple[str, dict[str, str], bytes]:
+    """Call a WSGI application as a server does; return status, headers and body."""
+    answer = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer.update(status=status, headers=dict(headers))
+
+    result = application(environ, start_response)
+    try:
+        body = b"".join(result)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    return answer["status"], answer["headers"], body
+
+
 def wait_for_http(url: str, *, timeout: float = 20.0, process: subprocess.Popen | None = None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -21,3 +21,18 @@ class RequestIdMiddleware:
             response = self.get_response(request)
         response[HEADER] = request_id
         return response
+
+
+class AllowedHostsMiddleware:
+    """Refuse a Host outside ALLOWED_HOSTS (400), as CommonMiddleware does for pages.
+
+    For the API handler's lean middleware, which has no CommonMiddleware: nothing else there
+    reads the host, and a request for another host must not be served at all.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.get_host()  # raises DisallowedHost, which Django answers with a 400
+        return self.get_response(request)

@@ -42,6 +42,13 @@ def api_key(db) -> str:
 
 
 @pytest.fixture
+def api_key_value(transactional_db) -> str:
+    """A key for tests whose calls commit (servers, the WSGI fast path)."""
+    _, key = create_api_client(name="calling-service")
+    return key
+
+
+@pytest.fixture
 def call(client, api_key) -> ActionCaller:
     return ActionCaller(client, api_key)
 

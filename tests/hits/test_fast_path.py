@@ -22,32 +22,17 @@ from django.test import RequestFactory
 from apps.hits.models import HitCounter
 from apps.hits.wsgi import HitsFastPath, hits_fast_path
 from tests.hits.conftest import in_background, in_threads
-from tests.servers import PROJECT_DIR, cache_at, free_port, gunicorn, project_env
+from tests.servers import PROJECT_DIR, cache_at, call_wsgi, free_port, gunicorn, project_env
 
 # The fast path and Django share the database connection's signals (request_finished closes it
 # when obsolete), which a test transaction would not survive: these tests commit.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def call(application, environ: dict) -> tuple[str, dict[str, str], bytes]:
-    """Call a WSGI application as a server does; return status, headers and body."""
-    answer = {}
-
-    def start_response(status, headers, exc_info=None):
-        answer.update(status=status, headers=dict(headers))
-
-    result = application(environ, start_response)
-    try:
-        body = b"".join(result)
-    finally:
-        result.close()
-    return answer["status"], answer["headers"], body
-
-
 def same_answers(environ_for) -> tuple[tuple, tuple]:
     """Django's answer, then the fast path's, to the same request (counting two hits)."""
-    django = call(WSGIHandler(), environ_for())
-    fast = call(HitsFastPath(WSGIHandler()), environ_for())
+    django = call_wsgi(WSGIHandler(), environ_for())
+    fast = call_wsgi(HitsFastPath(WSGIHandler()), environ_for())
     return django, fast
 
 
@@ -112,16 +97,18 @@ def test_the_fast_path_refuses_a_host_that_is_not_allowed_as_django_does():
 def test_the_fast_path_counts_into_the_database_when_redis_is_down(settings, dead_redis_url):
     settings.CACHES = cache_at(dead_redis_url)
     environ = RequestFactory().get("/", headers={"X-Request-ID": "down-0"}).environ
-    status, headers, body = call(HitsFastPath(WSGIHandler()), environ)
+    status, headers, body = call_wsgi(HitsFastPath(WSGIHandler()), environ)
     assert (status, body, headers["X-Request-ID"]) == ("200 OK", b"Hits: 1", "down-0")
     assert HitCounter.objects.get(name="root").total == 1
 
 
 def test_the_fast_path_passes_every_other_request_to_django():
     application = HitsFastPath(WSGIHandler())
-    live = call(application, RequestFactory().get("/health/live").environ)
+    live = call_wsgi(application, RequestFactory().get("/health/live").environ)
     assert (live[0], json.loads(live[2])) == ("200 OK", {"status": "ok"})
-    post = call(application, RequestFactory().post("/", headers={"X-Request-ID": "p-1"}).environ)
+    post = call_wsgi(
+        application, RequestFactory().post("/", headers={"X-Request-ID": "p-1"}).environ
+    )
     assert post[0] == "405 Method Not Allowed"
     assert post[1]["Content-Type"] == "application/problem+json"
     assert post[1]["X-Request-ID"] == "p-1"
@@ -132,10 +119,10 @@ def test_the_fast_path_closes_a_database_connection_past_its_age_as_django_does(
 ):
     settings.CACHES = cache_at(dead_redis_url)  # so that the hit uses the database
     application = HitsFastPath(WSGIHandler())
-    call(application, RequestFactory().get("/").environ)
+    call_wsgi(application, RequestFactory().get("/").environ)
     assert connection.connection is not None  # kept for the next request (CONN_MAX_AGE)
     connection.close_at = time.monotonic() - 1
-    call(application, RequestFactory().get("/").environ)
+    call_wsgi(application, RequestFactory().get("/").environ)
     assert connection.connection is None
 
 
