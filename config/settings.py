@@ -133,8 +133,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 DB_CONN_MAX_AGE = env.int("DB_CONN_MAX_AGE", default=600)
 DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=5)
-# Check a reused connection with a query before each request uses it (one round trip).
-DB_CONN_HEALTH_CHECKS = env.bool("DB_CONN_HEALTH_CHECKS", default=True)
+# Check a kept connection with `SELECT 1` before each request uses it. Off (Django's default): it
+# would cost every request a round trip; after a database restart, the first call on each ended
+# connection answers 503 with nothing committed, to be retried, and the connection is replaced.
+DB_CONN_HEALTH_CHECKS = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
 
 
 def _database(url: str) -> dict:
