@@ -95,8 +95,8 @@ def make_pool(side: str, *, size: int) -> Path:
     from django_otp.plugins.otp_totp.models import TOTPDevice
     from django_otp.util import random_hex
 
+    from apps.accounts.credentials import secret_digest
     from apps.accounts.models import User, UserToken
-    from apps.accounts.tokens import token_digest
 
     prefix = f"{USERNAME_PREFIX}{side}-"
     expires = timezone.now() + timedelta(days=1)
@@ -110,7 +110,7 @@ def make_pool(side: str, *, size: int) -> Path:
         UserToken.objects.bulk_create(
             (
                 UserToken(
-                    user=user, digest=token_digest(key), key_prefix=key[:8], expires_at=expires
+                    user=user, digest=secret_digest(key), key_prefix=key[:8], expires_at=expires
                 )
                 for user, key in zip(users, keys, strict=True)
             ),
