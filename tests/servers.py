@@ -98,6 +98,16 @@ def wait_for_http(url: str, *, timeout: float = 20.0, process: subprocess.Popen 
     raise TimeoutError(f"nothing answered {url} within {timeout}s")
 
 
+def stop(process: subprocess.Popen, *, timeout: float = 15) -> None:
+    """Stop a server as its supervisor would: SIGTERM, and SIGKILL if it lingers."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextlib.contextmanager
 def gunicorn(
     *,
@@ -131,9 +141,4 @@ def gunicorn(
         wait_for_http(f"{base_url}/health/live", process=process)
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from tests.servers import PROJECT_DIR, free_port
+from tests.servers import PROJECT_DIR, free_port, stop
 
 COMPOSE_FILE = PROJECT_DIR / "compose.yaml"
 DOCKERFILE = PROJECT_DIR / "Dockerfile"
@@ -199,12 +199,7 @@ def running_nginx(*, upstream: str) -> Iterator[Nginx]:
             time.sleep(0.05)
         yield nginx
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=10)
         shutil.rmtree(prefix, ignore_errors=True)
 
 
