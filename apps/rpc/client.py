@@ -22,8 +22,14 @@ from protos.dbapi.v1 import actions_pb2, actions_pb2_grpc
 from .metadata import PROBLEM_KEY, REQUEST_ID_KEY
 from .values import from_value, to_struct
 
-# Results may be larger than gRPC's default 4 MiB, as they may be over HTTP.
-CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1)]
+CHANNEL_OPTIONS = [
+    # Results may be larger than gRPC's default 4 MiB, as they may be over HTTP.
+    ("grpc.max_receive_message_length", -1),
+    # Spread calls over every address the target names or resolves to (the pods behind a
+    # headless Service, `ipv4:10.0.0.1:50051,10.0.0.2:50051`), a connection to each, instead of
+    # gRPC's default of sending them all down the first connection that works.
+    ("grpc.lb_policy_name", "round_robin"),
+]
 
 
 class ActionCallError(Exception):

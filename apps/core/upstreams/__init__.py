@@ -121,10 +121,13 @@ def _make_channel(name: str) -> grpc.Channel:
     config = _config(name, schemes=("grpc", "grpcs"))
     scheme, _, target = config["URL"].partition("://")
     target = target.rstrip("/")
+    # Calls go round the addresses the host resolves to (every pod behind a headless Service),
+    # not all down the first connection that works.
+    options = [("grpc.lb_policy_name", "round_robin")]
     if scheme == "grpcs":
-        channel = grpc.secure_channel(target, grpc.ssl_channel_credentials())
+        channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
     else:
-        channel = grpc.insecure_channel(target)
+        channel = grpc.insecure_channel(target, options=options)
     interceptor = UpstreamInterceptor(name, timeout=config["TIMEOUT"], token=config["TOKEN"])
     return grpc.intercept_channel(channel, interceptor)
 
