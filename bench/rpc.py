@@ -8,8 +8,11 @@ process with the same concurrency (grpc.aio on one channel; a fresh TCP connecti
 call), alternating gRPC and HTTP rounds, because the machine is shared and noisy. Prints calls/s,
 p50/p99, the server's and this client's CPU time per call for each side (the client shares the
 machine), then the stream's rows/s and the gRPC server's peak RSS (against a Call answering the
-same rows whole). Both run as deployed, each writing its access line per call: gRPC as
-`manage.py grpcserver`, one process; HTTP under gunicorn with --workers processes. Each round
+same rows whole). Both run as deployed, each writing its access line per call: HTTP under
+gunicorn with --workers processes; gRPC as `manage.py grpcserver`, --grpc-processes of them
+(default: as many as gunicorn's workers; a process serves one connection's calls on one core at
+a time), which the one channel takes in turn (round_robin, as with pods behind a headless
+Service). Each round
 also shows the CPU the rest of the machine used meanwhile (PostgreSQL, Redis, the kernel, other
 work): other work slows HTTP, which needs more CPU per call, more than gRPC, and so inflates the
 ratio.
@@ -31,6 +34,7 @@ from pathlib import Path
 
 import grpc
 
+from apps.rpc.client import CHANNEL_OPTIONS
 from bench.harness import PROJECT_DIR, Server, bench_env, cpu_seconds, free_port
 
 ACTIONS = ("foo", "bar")
@@ -209,13 +213,14 @@ def http_caller(port: int, action: str, key: str):
 
 
 async def compare_calls(
-    *, rpc: GrpcServer, http: Server, key: str, calls: int, concurrency: int, rounds: int
+    *, rpc: list[GrpcServer], http: Server, key: str, calls: int, concurrency: int, rounds: int
 ) -> dict:
     from protos.dbapi.v1 import actions_pb2_grpc
 
     report = {}
-    pids = {"grpc": [rpc.process.pid], "http": [http.process.pid, *http.worker_pids()]}
-    async with grpc.aio.insecure_channel(rpc.target) as channel:
+    pids = {"grpc": [s.process.pid for s in rpc], "http": [http.process.pid, *http.worker_pids()]}
+    target = "ipv4:" + ",".join(server.target for server in rpc)
+    async with grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
         stub = actions_pb2_grpc.ActionsStub(channel)
         for action in ACTIONS:
             sides = {
@@ -313,6 +318,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--grpc-workers", type=int, default=8, help="grpcserver threads (at most)")
+    parser.add_argument(
+        "--grpc-processes", type=int, help="grpcserver processes (default: --workers)"
+    )
     args = parser.parse_args()
 
     from bench.run import setup_django
@@ -326,14 +334,17 @@ def main() -> int:
     env = bench_env()
 
     http = Server("config.wsgi", workers=args.workers, env=env)
-    rpc = GrpcServer(workers=args.grpc_workers, env=env)
+    processes = args.grpc_processes or args.workers
+    rpc = [GrpcServer(workers=args.grpc_workers, env=env) for _ in range(processes)]
     try:
         http.wait("/health/live")
-        rpc.wait()
+        for server in rpc:
+            server.wait()
         print(
             f"example/foo and example/bar, {args.calls} calls x {args.rounds} rounds, "
-            f"concurrency {args.concurrency}: gRPC (grpcserver, {args.grpc_workers} threads, one "
-            f"channel) vs HTTP (gunicorn -w {args.workers}, a new connection per call)",
+            f"concurrency {args.concurrency}: gRPC ({processes} grpcserver, "
+            f"{args.grpc_workers} threads each, one channel) vs HTTP (gunicorn -w {args.workers}, "
+            "a new connection per call)",
             flush=True,
         )
         calls = asyncio.run(
@@ -348,7 +359,8 @@ def main() -> int:
         )
     finally:
         http.stop()
-        rpc.stop()
+        for server in rpc:
+            server.stop()
     print(f"streaming {STREAM_ROWS} rows of example/numbers over gRPC", flush=True)
     stream = measure_stream(workers=args.grpc_workers, env=env, key=key)
 
