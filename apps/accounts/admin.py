@@ -1,30 +1,12 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
 from .models import User, UserToken
-from .second_factor import reset_second_factor
 
 
 @admin.register(User)
 class PersonAdmin(UserAdmin):
-    """Django's user admin, plus resetting a person's second factor."""
-
-    actions = ["reset_second_factor"]
-
-    @admin.action(
-        description="Reset two-factor authentication (remove devices, backup codes and tokens)",
-        permissions=["change"],
-    )
-    def reset_second_factor(self, request, queryset):
-        for user in queryset:
-            removed = reset_second_factor(user=user)
-            self.log_change(request, user, f"Reset two-factor authentication ({removed} devices).")
-        self.message_user(
-            request,
-            f"Two-factor authentication reset for {queryset.count()} people: they log in with "
-            "their password and enrol a new authenticator.",
-            messages.SUCCESS,
-        )
+    """Django's user admin. apps.twofactor registers a subclass with its second-factor actions."""
 
 
 @admin.register(UserToken)

@@ -15,7 +15,6 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from .credentials import BEARER_CHALLENGE, bearer_credential, secret_digest
@@ -85,16 +84,6 @@ class UserTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return BEARER_CHALLENGE
-
-
-class SecondFactorVerified(BasePermission):
-    """Only a user token verified with a second factor (a TOTP or backup code) passes: else 403."""
-
-    message = "This needs a token verified with a second factor: POST /api/v1/otp/verify first."
-
-    def has_permission(self, request: Request, view) -> bool:
-        token = request.auth
-        return isinstance(token, UserToken) and token.is_verified
 
 
 class UserTokenScheme(OpenApiAuthenticationExtension):

@@ -1,8 +1,9 @@
-"""Staff manage authenticators in the admin, and show a new one's QR code to a person at a desk."""
+"""Staff manage authenticators in the admin, show a new one's QR code to a person at a desk, and
+reset a person's second factor."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -10,10 +11,36 @@ from django_otp.conf import settings as otp_settings
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from apps.accounts.admin import PersonAdmin
+from apps.accounts.models import User
+
 from . import services
 from .qr import qr_svg
 
 admin.site.unregister(TOTPDevice)
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class PersonWithSecondFactorAdmin(PersonAdmin):
+    """The people admin of apps.accounts, plus what staff do about a person's second factor."""
+
+    actions = ["reset_second_factor"]
+
+    @admin.action(
+        description="Reset two-factor authentication (remove devices, backup codes and tokens)",
+        permissions=["change"],
+    )
+    def reset_second_factor(self, request, queryset):
+        for user in queryset:
+            removed = services.reset_second_factor(user=user)
+            self.log_change(request, user, f"Reset two-factor authentication ({removed} devices).")
+        self.message_user(
+            request,
+            f"Two-factor authentication reset for {queryset.count()} people: they log in with "
+            "their password and enrol a new authenticator.",
+            messages.SUCCESS,
+        )
 
 
 @admin.register(TOTPDevice)

@@ -15,7 +15,6 @@ from rest_framework.views import APIView
 
 from apps.accounts.credentials import BEARER_CHALLENGE
 from apps.accounts.tokens import (
-    SecondFactorVerified,
     UserTokenAuthentication,
     UserTokenScheme,
     issue_user_token,
@@ -26,6 +25,7 @@ from apps.core.problems import Problem
 
 from . import selectors, services
 from .authentication import TokenWithTOTPDevicesAuthentication
+from .permissions import EnrolmentAllowed
 from .qr import qr_svg
 from .serializers import (
     CodeSerializer,
@@ -51,19 +51,6 @@ class WrongCredentials(Problem):
     default_detail = "That username and password do not match."
     default_code = "invalid_credentials"
     headers = {"WWW-Authenticate": BEARER_CHALLENGE}
-
-
-class EnrolmentAllowed(SecondFactorVerified):
-    """A token verified with a second factor, or any token of a person with no authenticator yet
-    (their first enrolment): a stolen password alone cannot add an authenticator to an account
-    that has one."""
-
-    message = "This person has an authenticator: verify a code with this token first."
-
-    def has_permission(self, request: Request, view) -> bool:
-        return super().has_permission(request, view) or not selectors.has_second_factor(
-            user=request.user
-        )
 
 
 def throttled(exc: CodeThrottled | services.LoginThrottled) -> exceptions.Throttled:

@@ -16,12 +16,13 @@ from django.contrib.auth import authenticate
 from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
-from django_otp import devices_for_user
+from django_otp import device_classes, devices_for_user
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import User, UserToken
+from apps.accounts.tokens import revoke_user_tokens
 from apps.core.cache import cache_or
 
 from . import selectors
@@ -191,3 +192,22 @@ def _new_backup_code() -> str:
         code = StaticToken.random_token()  # 8 characters of base32: 40 random bits
         if not code.isdigit():
             return code
+
+
+# --- Staff ----------------------------------------------------------------------------------------
+
+
+def reset_second_factor(*, user: User) -> int:
+    """Remove every OTP device of `user` (authenticators, backup codes) and revoke their tokens,
+    for staff helping someone who lost their phone.
+
+    Tokens go too: one verified with a lost phone must not outlive the reset. Returns the number
+    of devices removed (their backup codes not counted).
+    """
+    removed = 0
+    with transaction.atomic():
+        for model in device_classes():
+            _, per_model = model.objects.filter(user=user).delete()
+            removed += per_model.get(model._meta.label, 0)
+        revoke_user_tokens(user=user)
+    return removed
