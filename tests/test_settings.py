@@ -96,6 +96,7 @@ def test_environment_file_is_loaded_and_real_variables_win():
         (folder / ".env").write_text(
             "SECRET_KEY=from-the-file-"
             + "x" * 40
+            + "\nOTP_ENCRYPTION_KEYS=CHANGEme0example0only0not0a0real0key0000000="
             + "\nLOG_LEVEL=WARNING\nREDIS_URL=redis://file:6379/0\n"
         )
         shown = show_settings(ENVIRONMENT=name, REDIS_URL="redis://real:6379/0")

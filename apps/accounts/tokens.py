@@ -34,7 +34,8 @@ class IssuedToken:
 def issue_user_token(*, user: User, now: datetime | None = None) -> IssuedToken:
     """A new token for `user`, valid for USER_TOKEN_LIFETIME seconds.
 
-    The person's expired tokens are deleted on the way, so they do not pile up.
+    It is issued for the password just entered, so its re-authentication window starts now. The
+    person's expired tokens are deleted on the way, so they do not pile up.
     """
     now = now or timezone.now()
     UserToken.objects.filter(user=user, expires_at__lte=now).delete()
@@ -44,6 +45,7 @@ def issue_user_token(*, user: User, now: datetime | None = None) -> IssuedToken:
         digest=secret_digest(key),
         key_prefix=key[:8],
         expires_at=now + timedelta(seconds=settings.USER_TOKEN_LIFETIME),
+        reauthenticated_at=now,
     )
     return IssuedToken(key=key, token=token)
 

@@ -10,12 +10,12 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest
 from django_otp.models import Device
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import User
 
 from . import selectors, services
-from .verification import CodeThrottled, verify_code
+from .models import SealedTOTPDevice
+from .verification import CodeRefused, CodeThrottled, verify_code
 
 CODE_WIDGET = forms.TextInput(
     attrs={
@@ -39,6 +39,18 @@ WRONG_CODE = "That code is not valid. Check the time on your phone and try the n
 
 def throttled_message(retry_after: int) -> str:
     return f"Too many attempts. Wait {retry_after} seconds, then try again."
+
+
+def code_refused_error(exc: CodeRefused) -> forms.ValidationError:
+    """What the person reads when no code is checked: wait (throttled), or ask staff (locked)."""
+    if isinstance(exc, CodeThrottled):
+        return forms.ValidationError(throttled_message(exc.retry_after), code="throttled")
+    message = (
+        "Too many wrong codes in a row: this account's second factor is locked. Ask staff to "
+        "unlock it"
+    )
+    message += ", or use a backup code." if exc.backup_codes_allowed else "."
+    return forms.ValidationError(message, code="locked")
 
 
 class LoginForm(forms.Form):
@@ -96,11 +108,9 @@ class CodeForm(forms.Form):
         code = self.cleaned_data["code"]
         try:
             self.device = verify_code(user=self.user, code=code)
-        except CodeThrottled as exc:
-            self.throttled = True
-            raise forms.ValidationError(
-                throttled_message(exc.retry_after), code="throttled"
-            ) from None
+        except CodeRefused as exc:
+            self.throttled = isinstance(exc, CodeThrottled)
+            raise code_refused_error(exc) from None
         if self.device is None:
             raise forms.ValidationError(WRONG_CODE, code="invalid_code")
         return code
@@ -111,7 +121,7 @@ class ConfirmDeviceForm(forms.Form):
 
     code = forms.CharField(label="6-digit code shown by the app", max_length=16, widget=TOTP_WIDGET)
 
-    def __init__(self, *args, device: TOTPDevice, **kwargs):
+    def __init__(self, *args, device: SealedTOTPDevice, **kwargs):
         super().__init__(*args, **kwargs)
         self.device = device
         self.throttled = False
@@ -120,11 +130,9 @@ class ConfirmDeviceForm(forms.Form):
         code = self.cleaned_data["code"]
         try:
             confirmed = services.confirm_enrolment(device=self.device, code=code)
-        except CodeThrottled as exc:
-            self.throttled = True
-            raise forms.ValidationError(
-                throttled_message(exc.retry_after), code="throttled"
-            ) from None
+        except CodeRefused as exc:
+            self.throttled = isinstance(exc, CodeThrottled)
+            raise code_refused_error(exc) from None
         if not confirmed:
             raise forms.ValidationError(WRONG_CODE, code="invalid_code")
         return code
@@ -183,10 +191,8 @@ class AdminLoginForm(AdminAuthenticationForm):
             raise forms.ValidationError(self.error_messages["code_required"], code="code_required")
         try:
             device = verify_code(user=user, code=code)
-        except CodeThrottled as exc:
-            raise forms.ValidationError(
-                throttled_message(exc.retry_after), code="throttled"
-            ) from None
+        except CodeRefused as exc:
+            raise code_refused_error(exc) from None
         if device is None:
             raise forms.ValidationError(self.error_messages["invalid_code"], code="invalid_code")
         return device

@@ -47,7 +47,12 @@ def _with_next(url: str, next_url: str) -> str:
 
 
 def _status(form) -> int:
-    return 429 if form is not None and form.throttled else 200
+    """429 while codes or passwords are throttled, 403 while the second factor is locked."""
+    if form is None:
+        return 200
+    if form.throttled:
+        return 429
+    return 403 if form.has_error("code", "locked") else 200
 
 
 def second_factor_checked(view):
@@ -83,7 +88,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpResponse:
     """People with a device go on to the code step; others are logged in (and sent to enrol
-    when OTP_REQUIRED)."""
+    when TWO_FACTOR_REQUIRED covers them)."""
     if selectors.has_second_factor(user=user):
         request.session[PENDING_LOGIN] = {
             "user_id": user.pk,
@@ -92,7 +97,7 @@ def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpR
         }
         return redirect(_with_next(reverse("twofactor:login-code"), next_url))
     auth_login(request, user)
-    if services.second_factor_required(enrolled=False):
+    if services.second_factor_required(user=user, enrolled=False):
         messages.info(request, "This site needs a second factor: add an authenticator app.")
         return redirect(_with_next(reverse("twofactor:add"), next_url))
     return redirect(next_url)

@@ -14,10 +14,10 @@ from base64 import b32encode
 import pyotp
 import pytest
 import zxingcpp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 
+from apps.twofactor.models import SealedTOTPDevice
 from tests.servers import gunicorn, project_env
 
 from .conftest import PASSWORD, make_person
@@ -46,7 +46,7 @@ def test_scanning_the_enrolment_qr_code_gives_a_working_authenticator():
     person = make_person("alice")
     # Database work happens outside the Playwright block: its event loop would make Django
     # refuse synchronous queries.
-    with gunicorn(env=project_env(OTP_REQUIRED="false")) as base_url, sync_playwright() as p:
+    with gunicorn(env=project_env(TWO_FACTOR_REQUIRED="none")) as base_url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport=PHONE)
@@ -72,7 +72,7 @@ def test_scanning_the_enrolment_qr_code_gives_a_working_authenticator():
         finally:
             browser.close()
 
-    device = TOTPDevice.objects.get(user=person)
+    device = SealedTOTPDevice.objects.get(user=person)
     assert device.confirmed
     assert re.fullmatch(r"otpauth://totp/dbapi(:|%3A)alice\?.*", uri)
     secret = b32encode(device.bin_key).decode()

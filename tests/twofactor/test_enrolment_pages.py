@@ -7,10 +7,17 @@ import time
 
 import pyotp
 import pytest
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from .conftest import PASSWORD, code_for, make_backup_codes, make_device, secret_from_page
+from apps.twofactor.models import BackupCode, BackupCodeDevice, SealedTOTPDevice
+
+from .conftest import (
+    PASSWORD,
+    backup_code_works,
+    code_for,
+    make_backup_codes,
+    make_device,
+    secret_from_page,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -24,12 +31,12 @@ def log_in(client, device=None, username="alice"):
 
 
 def test_enrolment_end_to_end(client, person, settings):
-    settings.OTP_REQUIRED = True
+    settings.TWO_FACTOR_REQUIRED = "all"
     response = log_in(client)
     # Sent to enrol: "add authenticator" makes an unconfirmed device and shows its QR code.
     page = client.get(response["Location"], follow=True)
     assert page.status_code == 200
-    device = TOTPDevice.objects.get(user=person)
+    device = SealedTOTPDevice.objects.get(user=person)
     assert not device.confirmed
     html = page.content.decode()
     assert re.search(r"<svg [^>]*aria-label=\"QR code", html)
@@ -59,7 +66,7 @@ def test_enrolment_end_to_end(client, person, settings):
 
 
 def test_a_device_is_not_usable_until_confirmed(client, person, settings):
-    settings.OTP_REQUIRED = False
+    settings.TWO_FACTOR_REQUIRED = "none"
     log_in(client)
     client.get("/account/two-factor/add/")
     client.post("/account/logout/")
@@ -70,7 +77,7 @@ def test_a_device_is_not_usable_until_confirmed(client, person, settings):
 def test_a_wrong_first_code_does_not_confirm(client, person):
     log_in(client)
     page = client.get("/account/two-factor/add/", follow=True)
-    device = TOTPDevice.objects.get(user=person)
+    device = SealedTOTPDevice.objects.get(user=person)
     response = client.post(page.redirect_chain[-1][0], {"code": "12345"})
     assert response.status_code == 200
     assert b"That code is not valid" in response.content
@@ -83,14 +90,14 @@ def test_reloading_add_keeps_the_same_key(client, person):
     first = secret_from_page(client.get("/account/two-factor/add/", follow=True).content.decode())
     again = secret_from_page(client.get("/account/two-factor/add/", follow=True).content.decode())
     assert first == again
-    assert TOTPDevice.objects.filter(user=person).count() == 1
+    assert SealedTOTPDevice.objects.filter(user=person).count() == 1
 
 
 def test_adding_a_second_authenticator_needs_a_verified_session(client, device):
     client.force_login(device.user)
     response = client.get("/account/two-factor/add/")
     assert response["Location"].startswith("/account/login/code/")
-    assert TOTPDevice.objects.filter(user=device.user).count() == 1
+    assert SealedTOTPDevice.objects.filter(user=device.user).count() == 1
 
 
 def test_removing_a_device_asks_for_a_current_code(client, device):
@@ -100,13 +107,13 @@ def test_removing_a_device_asks_for_a_current_code(client, device):
     assert b"type a current code" in page.content
     response = client.post(f"/account/two-factor/devices/{other.pk}/remove/", {"code": "000000"})
     assert response.status_code in (200, 429)
-    assert TOTPDevice.objects.filter(pk=other.pk).exists()
-    TOTPDevice.objects.update(throttling_failure_timestamp=None)
+    assert SealedTOTPDevice.objects.filter(pk=other.pk).exists()
+    SealedTOTPDevice.objects.update(throttling_failure_timestamp=None)
     response = client.post(
         f"/account/two-factor/devices/{other.pk}/remove/", {"code": code_for(device, steps=1)}
     )
     assert response.status_code == 302
-    assert not TOTPDevice.objects.filter(pk=other.pk).exists()
+    assert not SealedTOTPDevice.objects.filter(pk=other.pk).exists()
     assert client.get("/account/two-factor/").status_code == 200  # still verified
 
 
@@ -118,7 +125,7 @@ def test_removing_the_device_used_to_log_in_keeps_the_session_verified(client, d
     )
     assert response.status_code == 302
     assert client.get("/account/two-factor/").status_code == 200
-    assert list(TOTPDevice.objects.all()) == [spare]
+    assert list(SealedTOTPDevice.objects.all()) == [spare]
 
 
 def test_someone_elses_device_cannot_be_removed(client, device, django_user_model):
@@ -129,7 +136,7 @@ def test_someone_elses_device_cannot_be_removed(client, device, django_user_mode
         f"/account/two-factor/devices/{bobs.pk}/remove/", {"code": code_for(device, steps=1)}
     )
     assert response.status_code == 404
-    assert TOTPDevice.objects.filter(pk=bobs.pk).exists()
+    assert SealedTOTPDevice.objects.filter(pk=bobs.pk).exists()
 
 
 def test_backup_codes_are_shown_once_and_each_works_once(client, device):
@@ -153,7 +160,7 @@ def test_backup_codes_are_shown_once_and_each_works_once(client, device):
     client.post("/account/logout/")
     client.post("/account/login/", {"username": "alice", "password": PASSWORD})
     assert client.post("/account/login/code/", {"code": codes[0]}).status_code == 200
-    assert StaticToken.objects.count() == 9
+    assert BackupCode.objects.count() == 9
 
 
 def test_regenerating_backup_codes_needs_a_code_and_replaces_the_old_ones(client, device):
@@ -161,22 +168,23 @@ def test_regenerating_backup_codes_needs_a_code_and_replaces_the_old_ones(client
     log_in(client, device)
     response = client.post("/account/two-factor/backup-codes/", {"code": "wrong-code"})
     assert b"That code is not valid" in response.content
-    assert list(StaticToken.objects.values_list("token", flat=True)) == ["abcd2345"]
-    TOTPDevice.objects.update(throttling_failure_timestamp=None)
-    StaticDevice.objects.update(throttling_failure_timestamp=None)
+    assert BackupCode.objects.count() == 1
+    assert backup_code_works(device.user, "abcd2345")
+    SealedTOTPDevice.objects.update(throttling_failure_timestamp=None)
+    BackupCodeDevice.objects.update(throttling_failure_timestamp=None)
     response = client.post("/account/two-factor/backup-codes/", {"code": code_for(device, steps=1)})
     assert response.status_code == 200
-    assert StaticToken.objects.count() == 10
-    assert not StaticToken.objects.filter(token="abcd2345").exists()
+    assert BackupCode.objects.count() == 10
+    assert not backup_code_works(device.user, "abcd2345")
 
 
 def test_backup_codes_need_an_authenticator_first(client, person, settings):
-    settings.OTP_REQUIRED = False
+    settings.TWO_FACTOR_REQUIRED = "none"
     log_in(client)
     page = client.get("/account/two-factor/backup-codes/")
     assert b"Add an authenticator" in page.content
     client.post("/account/two-factor/backup-codes/", {"code": "abcd2345"})
-    assert not StaticToken.objects.exists()
+    assert not BackupCode.objects.exists()
 
 
 def test_pages_fit_a_phone(client, device):
