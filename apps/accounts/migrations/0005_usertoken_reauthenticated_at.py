@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0003_usertoken"),
+        ("accounts", "0004_apiclient_moves_to_actions"),
     ]
 
     operations = [
