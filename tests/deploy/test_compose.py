@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import secrets
 import subprocess
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -153,6 +154,8 @@ def compose_app_env(**overrides: str) -> dict[str, str]:
         DATABASE_URL=test_databases["DATABASE_URL"],
         REDIS_URL=test_databases["REDIS_URL"],
         CACHE_KEY_PREFIX=test_databases["CACHE_KEY_PREFIX"],
+        # The operator's own key, as the example asks (its published one is refused).
+        SECRET_KEY=secrets.token_urlsafe(50),
     )
     env.update(overrides)
     return env
