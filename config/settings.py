@@ -32,12 +32,36 @@ LOCAL = ENVIRONMENT == "local"
 
 # --- Core -----------------------------------------------------------------------------------------
 
+# Outside local, a key anyone could know is refused at start-up, not merely warned about by
+# `check --deploy`: sessions, password resets and signed values would be forgeable with it.
+SECRET_KEY_MIN_LENGTH = 50
+
+
+def _refuse_known_secret_key(key: str) -> None:
+    """Raise when the key is short, Django's insecure kind, or copied from an .env.example."""
+    advice = 'e.g. python -c "import secrets; print(secrets.token_urlsafe(50))"'
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is {len(key)} characters long; set it to {SECRET_KEY_MIN_LENGTH} or "
+            f"more random characters, {advice}."
+        )
+    if key.startswith("django-insecure-"):
+        raise ImproperlyConfigured(f"SECRET_KEY is Django's insecure kind; set it, {advice}.")
+    for example in sorted(BASE_DIR.glob("env/*/.env.example")):
+        if key in example.read_text():
+            raise ImproperlyConfigured(
+                f"SECRET_KEY is the published example value of "
+                f"{example.relative_to(BASE_DIR)}; set your own, {advice}."
+            )
+
+
 if LOCAL:
     SECRET_KEY = env("SECRET_KEY", default="django-insecure-local-only-do-not-use-in-production")
 else:
     SECRET_KEY = env("SECRET_KEY", default="")
     if not SECRET_KEY:
         raise ImproperlyConfigured(f"SECRET_KEY must be set when ENVIRONMENT={ENVIRONMENT}.")
+    _refuse_known_secret_key(SECRET_KEY)
 
 DEBUG = env.bool("DEBUG", default=LOCAL)
 if DEBUG and not LOCAL:
@@ -361,12 +385,14 @@ TWO_FACTOR_REAUTH_SECONDS = env.int("TWO_FACTOR_REAUTH_SECONDS", default=300)
 # Fernet keys (comma-separated) sealing TOTP secrets in the database: the first seals, every one
 # unseals, so a new key goes first and the old one stays until `manage.py rotate_otp_keys` ran.
 OTP_ENCRYPTION_KEYS = env.list("OTP_ENCRYPTION_KEYS", default=[])
+_NEW_FERNET_KEY = (
+    "python -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
+)
 if not OTP_ENCRYPTION_KEYS:
     if not LOCAL:
         raise ImproperlyConfigured(
             f"OTP_ENCRYPTION_KEYS must be set when ENVIRONMENT={ENVIRONMENT}: one or more Fernet "
-            "keys, e.g. python -c 'from cryptography.fernet import Fernet; "
-            "print(Fernet.generate_key().decode())'."
+            f"keys, the first sealing. Make one with {_NEW_FERNET_KEY}."
         )
     # Locally, a key derived from SECRET_KEY, so `make run` needs nothing set.
     OTP_ENCRYPTION_KEYS = [
@@ -379,8 +405,15 @@ for _number, _key in enumerate(OTP_ENCRYPTION_KEYS, start=1):
         Fernet(_key)
     except ValueError:
         raise ImproperlyConfigured(
-            f"OTP_ENCRYPTION_KEYS: key {_number} is not a Fernet key (32 url-safe base64 bytes)."
+            f"OTP_ENCRYPTION_KEYS: key {_number} is not a Fernet key (32 url-safe base64 bytes); "
+            f"make one with {_NEW_FERNET_KEY}."
         ) from None
+    for _example in [] if LOCAL else sorted(BASE_DIR.glob("env/*/.env.example")):
+        if _key in _example.read_text():
+            raise ImproperlyConfigured(
+                f"OTP_ENCRYPTION_KEYS: key {_number} is the published example value of "
+                f"{_example.relative_to(BASE_DIR)}; make your own with {_NEW_FERNET_KEY}."
+            )
 
 # Consecutive failed codes on an account that lock its second-factor step until staff unlock it
 # in the admin (0: no cap); with OTP_LOCK_ALLOWS_BACKUP_CODES a backup code still works, and

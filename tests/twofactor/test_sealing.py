@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from io import StringIO
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,6 +14,7 @@ from django.core.management import CommandError, call_command
 
 from apps.twofactor.models import SealedTOTPDevice
 from apps.twofactor.sealing import seal, sealed_with_first_key, unseal
+from tests.servers import PROJECT_DIR
 from tests.test_settings import clean_env, run_python
 
 from .conftest import bearer, code_for, make_device
@@ -138,6 +140,17 @@ def test_a_malformed_key_stops_startup():
     result = run_python(SHOW_KEYS, env)
     assert result.returncode != 0
     assert "OTP_ENCRYPTION_KEYS: key 2 is not a Fernet key" in result.stderr
+
+
+def test_the_published_example_key_is_refused_outside_local():
+    example = (PROJECT_DIR / "env" / "production" / ".env.example").read_text()
+    published = re.search(r"^OTP_ENCRYPTION_KEYS=(\S+)$", example, flags=re.M).group(1)
+    env = clean_env(
+        ENVIRONMENT="production", SECRET_KEY="k" * 60, OTP_ENCRYPTION_KEYS=f"{NEW_KEY},{published}"
+    )
+    result = run_python(SHOW_KEYS, env)
+    assert result.returncode != 0
+    assert "OTP_ENCRYPTION_KEYS: key 2 is the published example value" in result.stderr
 
 
 def test_locally_a_key_is_derived_from_the_secret_key():
