@@ -13,7 +13,7 @@ from django_otp.models import Device
 
 from apps.accounts.models import User
 
-from . import selectors, services
+from . import reauth, selectors, services
 from .models import SealedTOTPDevice
 from .verification import CodeRefused, CodeThrottled, verify_code
 
@@ -196,3 +196,53 @@ class AdminLoginForm(AdminAuthenticationForm):
         if device is None:
             raise forms.ValidationError(self.error_messages["invalid_code"], code="invalid_code")
         return device
+
+
+class ReauthenticateForm(forms.Form):
+    """ "Confirm it's you": the password, or a current code (authenticator or backup code).
+
+    A valid form is a checked one: the session's re-authentication window has started again.
+    """
+
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+    code = forms.CharField(
+        label="Or a code from your authenticator app, or a backup code",
+        required=False,
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
+    )
+
+    def __init__(self, *args, request: HttpRequest, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.throttled = False
+        if not selectors.has_second_factor(user=request.user):
+            del self.fields["code"]
+
+    def clean(self):
+        data = super().clean()
+        password, code = data.get("password"), data.get("code")
+        if not password and not code:
+            raise forms.ValidationError("Type your password or a code.", code="required")
+        try:
+            confirmed = reauth.reauthenticate(
+                user=self.request.user, password=password, code=code, request=self.request
+            )
+        except services.LoginThrottled as exc:
+            self.throttled = True
+            raise forms.ValidationError(
+                throttled_message(exc.retry_after), code="throttled"
+            ) from None
+        except CodeRefused as exc:
+            self.throttled = isinstance(exc, CodeThrottled)
+            self.add_error("code", code_refused_error(exc))
+            return data
+        if not confirmed:
+            field = "code" if code else "password"
+            message = WRONG_CODE if code else "That password is not right."
+            self.add_error(field, forms.ValidationError(message, code="invalid"))
+        return data

@@ -24,8 +24,8 @@ from django_otp import login as otp_login
 
 from apps.accounts.models import User
 
-from . import selectors, services
-from .forms import CodeForm, ConfirmDeviceForm, LoginForm
+from . import reauth, selectors, services
+from .forms import CodeForm, ConfirmDeviceForm, LoginForm, ReauthenticateForm
 from .qr import qr_svg
 
 # Between the password and the code, the session holds who is logging in, not a logged-in user.
@@ -55,15 +55,53 @@ def _status(form) -> int:
     return 403 if form.has_error("code", "locked") else 200
 
 
+def _second_factor_guard(request: HttpRequest, *, enrolling: bool) -> HttpResponse | None:
+    """Where a logged-in person must go first, if anywhere: the code step when they have a
+    second factor and this session was not verified by it; enrolment when TWO_FACTOR_REQUIRED
+    covers them and they have none (unless this page is part of enrolling)."""
+    has_factor = selectors.has_second_factor(user=request.user)
+    if has_factor and not request.user.is_verified():
+        return redirect_to_login(request.get_full_path(), reverse("twofactor:login-code"))
+    if not has_factor and not enrolling and selectors.covered_by_policy(user=request.user):
+        messages.info(request, "This site needs a second factor: add an authenticator app.")
+        return redirect(_with_next(reverse("twofactor:add"), request.get_full_path()))
+    return None
+
+
 def second_factor_checked(view):
-    """Logged in, and verified by a device when the person has one; otherwise off to the code
-    step of the login, which comes back here."""
+    """A page of a person's account: logged in, verified by their second factor when they have
+    one, and enrolled when the policy asks them to be; otherwise off to that step, which comes
+    back here."""
 
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not request.user.is_verified() and selectors.has_second_factor(user=request.user):
-            return redirect_to_login(request.get_full_path(), reverse("twofactor:login-code"))
+        return _second_factor_guard(request, enrolling=False) or view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def enrolment_page(view):
+    """A page someone the policy covers may open before they have a second factor: enrolling
+    one, and confirming it is them to do so."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        return _second_factor_guard(request, enrolling=True) or view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def reauthentication_required(view):
+    """Changing factors: the password or a code must have been entered in this session within
+    TWO_FACTOR_REAUTH_SECONDS; otherwise the "confirm it's you" step, which comes back here."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not reauth.session_is_recent(request):
+            url = reverse("twofactor:reauthenticate")
+            return redirect(_with_next(url, request.get_full_path()))
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -97,6 +135,7 @@ def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpR
         }
         return redirect(_with_next(reverse("twofactor:login-code"), next_url))
     auth_login(request, user)
+    reauth.mark_session(request)  # the password was just entered
     if services.second_factor_required(user=user, enrolled=False):
         messages.info(request, "This site needs a second factor: add an authenticator app.")
         return redirect(_with_next(reverse("twofactor:add"), next_url))
@@ -121,6 +160,7 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
         if pending is not None:
             auth_login(request, user, backend=pending["backend"])
         otp_login(request, form.device)
+        reauth.mark_session(request)  # a code was just entered
         return redirect(_next_url(request))
     context = {"form": form, "next": _next_url(request), "person": user}
     return render(request, "twofactor/login_code.html", context, status=_status(form))
@@ -155,7 +195,8 @@ def overview_view(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-@second_factor_checked
+@enrolment_page
+@reauthentication_required
 def add_device_view(request: HttpRequest) -> HttpResponse:
     """ "Add authenticator": the person's pending enrolment (made now if there is none)."""
     device = services.pending_enrolment(user=request.user)
@@ -165,7 +206,8 @@ def add_device_view(request: HttpRequest) -> HttpResponse:
 
 @sensitive_post_parameters("code")
 @never_cache
-@second_factor_checked
+@enrolment_page
+@reauthentication_required
 @require_http_methods(["GET", "POST"])
 def confirm_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
     """The QR code, the key for typing by hand, and the form for the first code."""
@@ -194,6 +236,7 @@ def confirm_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
 @sensitive_post_parameters("code")
 @never_cache
 @second_factor_checked
+@reauthentication_required
 @require_http_methods(["GET", "POST"])
 def remove_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
     """Remove an authenticator, after a current code when the person has a second factor."""
@@ -218,6 +261,7 @@ def remove_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
 @sensitive_post_parameters("code")
 @never_cache
 @second_factor_checked
+@reauthentication_required
 @require_http_methods(["GET", "POST"])
 def backup_codes_view(request: HttpRequest) -> HttpResponse:
     """Generate (or regenerate) ten backup codes after a current code; they are shown once, in
@@ -231,3 +275,21 @@ def backup_codes_view(request: HttpRequest) -> HttpResponse:
         form = None
     context = {"overview": overview, "enrolled": enrolled, "form": form, "codes": codes}
     return render(request, "twofactor/backup_codes.html", context, status=_status(form))
+
+
+# --- Confirm it's you -----------------------------------------------------------------------------
+
+
+@sensitive_post_parameters("password", "code")
+@never_cache
+@enrolment_page
+@require_http_methods(["GET", "POST"])
+def reauthenticate_view(request: HttpRequest) -> HttpResponse:
+    """ "Confirm it's you": the password or a current code again before factors change, then
+    back to the page that asked."""
+    data = request.POST if request.method == "POST" else None
+    form = ReauthenticateForm(data, request=request)
+    if request.method == "POST" and form.is_valid():
+        return redirect(_next_url(request))
+    context = {"form": form, "next": _next_url(request)}
+    return render(request, "twofactor/reauthenticate.html", context, status=_status(form))
