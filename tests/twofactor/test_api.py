@@ -430,9 +430,34 @@ def test_the_schema_lists_the_mobile_api(client):
     schema = client.get("/api/schema/", headers={"Accept": "application/json"}).content.decode()
     for path in (
         "/api/v1/auth/token",
+        "/api/v1/auth/reauthenticate",
         "/api/v1/otp/devices",
+        "/api/v1/otp/devices/{device_id}",
         "/api/v1/otp/devices/{device_id}/confirm",
+        "/api/v1/otp/backup-codes",
         "/api/v1/otp/verify",
         "/api/v1/otp/check/{token}",
     ):
         assert re.search(re.escape(path) + r"[\"':]", schema), path
+
+
+# Each call that changes factors, and what its 403 can be: the schema says so.
+SCHEMA_403 = {
+    ("/api/v1/otp/devices", "post"): ["reauthentication-required"],
+    ("/api/v1/otp/devices/{device_id}", "delete"): [
+        "reauthentication-required",
+        "enrolment-required",
+    ],
+    ("/api/v1/otp/devices/{device_id}/confirm", "post"): ["reauthentication-required"],
+    ("/api/v1/otp/backup-codes", "post"): ["reauthentication-required", "enrolment-required"],
+    ("/api/v1/otp/verify", "post"): ["enrolment-required", "second-factor-locked"],
+    ("/api/v1/auth/reauthenticate", "post"): ["second-factor-locked"],
+}
+
+
+@pytest.mark.parametrize(("path", "method"), SCHEMA_403, ids=[" ".join(k) for k in SCHEMA_403])
+def test_the_schema_documents_each_403_kind(client, path, method):
+    schema = client.get("/api/schema/", headers={"Accept": "application/json"}).json()
+    described = schema["paths"][path][method]["responses"]["403"]["description"]
+    for kind in SCHEMA_403[(path, method)]:
+        assert kind in described, (path, method, kind)
