@@ -318,6 +318,19 @@ ACTIONS_MAX_BODY = env.int("ACTIONS_MAX_BODY", default=1024 * 1024)
 # How long a verified API key stays cached (seconds): also the longest a revocation can take when
 # the cache could not be told of it (Redis paused or restarting). One query per key and interval.
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=2)
+# Calls in one `POST /actions/batch` (gRPC Batch); and whether one batch may span several
+# databases (each committed on its own at the end: not atomic across them, hence off).
+ACTIONS_MAX_BATCH = env.int("ACTIONS_MAX_BATCH", default=100)
+ACTIONS_BATCH_MULTI_DB = env.bool("ACTIONS_BATCH_MULTI_DB", default=False)
+# Seconds an Idempotency-Key's answer is kept (`manage.py prune_idempotency_keys` drops older).
+ACTIONS_IDEMPOTENCY_SECONDS = env.int("ACTIONS_IDEMPOTENCY_SECONDS", default=86400)
+# Seconds an action's statements may run (PostgreSQL statement_timeout) unless the action
+# declares its own `timeout=`; past it the call is rolled back and answers 504.
+ACTIONS_STATEMENT_TIMEOUT = env.float("ACTIONS_STATEMENT_TIMEOUT", default=30.0)
+# The rate of API clients that have none of their own (e.g. 100/s, 6000/min); empty: no limit.
+ACTIONS_DEFAULT_RATE = env("ACTIONS_DEFAULT_RATE", default="")
+# Processes that share a client's rate when Redis cannot count it: each allows rate / this.
+ACTIONS_RATE_PROCESSES = env.int("ACTIONS_RATE_PROCESSES", default=2)
 
 # --- gRPC -----------------------------------------------------------------------------------------
 # `manage.py grpcserver` serves the actions (dbapi.v1.Actions) and the original api.Api over gRPC.

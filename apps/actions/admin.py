@@ -27,7 +27,7 @@ class ApiClientForm(forms.ModelForm):
 
     class Meta:
         model = ApiClient
-        fields = ["name", "is_active", "allowed_modules"]
+        fields = ["name", "is_active", "allowed_modules", "rate"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -40,7 +40,15 @@ class ApiClientForm(forms.ModelForm):
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin):
     form = ApiClientForm
-    list_display = ["name", "key_prefix", "is_active", "modules", "created_at", "last_used_at"]
+    list_display = [
+        "name",
+        "key_prefix",
+        "is_active",
+        "modules",
+        "rate",
+        "created_at",
+        "last_used_at",
+    ]
     list_filter = ["is_active"]
     search_fields = ["name", "key_prefix"]
     readonly_fields = ["key_prefix", "created_at", "last_used_at"]
