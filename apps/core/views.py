@@ -85,6 +85,12 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
     return _error(request, 403, "You are not allowed to do this.")
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's CSRF refusal as the project's 403 (its own page has inline style, which the CSP
+    refuses)."""
+    return _error(request, 403, "The form was too old or came from elsewhere: reload the page.")
+
+
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return _error(request, 404, "There is nothing at this address.")
 

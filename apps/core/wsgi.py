@@ -19,6 +19,7 @@ import io
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.exception import response_for_exception
@@ -36,8 +37,9 @@ Environ = dict
 Headers = list[tuple[str, str]]
 Answer = tuple[str, Headers, bytes]
 
-# The middleware whose only effect on a fast path's answers is their headers.
-HEADER_MIDDLEWARE = (SecurityMiddleware, XFrameOptionsMiddleware)
+# The middleware whose only effect on a fast path's answers is their headers. (The CSP header
+# changes per request only for a page that used a nonce; a fast path renders no template.)
+HEADER_MIDDLEWARE = (SecurityMiddleware, CSPMiddleware, XFrameOptionsMiddleware)
 # Hosts (and schemes) already checked, per process; bounded, as clients choose the Host header.
 KNOWN_HOSTS_LIMIT = 256
 
@@ -91,8 +93,8 @@ class FastPath:
 
     - the request id, as `RequestIdMiddleware` sets it (for the answer and the logs);
     - host validation and HTTPS redirects: a request Django would refuse or redirect goes on;
-    - the headers `SecurityMiddleware` and `XFrameOptionsMiddleware` add, which depend only on
-      the settings and on HTTPS: Django's own middleware computes them, once, at start-up;
+    - the headers `SecurityMiddleware`, `CSPMiddleware` and `XFrameOptionsMiddleware` add, which
+      depend only on the settings and on HTTPS: the middleware computes them, once, at start-up;
     - what Django's receivers of `request_started`/`request_finished` do: close database
       connections that are broken or past CONN_MAX_AGE, after each request (which also has the
       next one check a connection's health before using it). It calls that directly: sending

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 ACCOUNTED_FOR = {
     "apps.core.middleware.RequestIdMiddleware": "the request id, set here the same way",
     "django.middleware.security.SecurityMiddleware": "headers; HTTPS redirects go to Django",
+    "csp.middleware.CSPMiddleware": "a header, the policy: / uses no nonce (it renders no page)",
     "whitenoise.middleware.WhiteNoiseMiddleware": "nothing: it serves /static/ only",
     "django.contrib.sessions.middleware.SessionMiddleware": "nothing: / reads no session",
     "django.middleware.common.CommonMiddleware": "Content-Length; refused hosts go to Django",
