@@ -262,6 +262,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.problems.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["apps.core.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JSONParser"],
+    # 401/403 before 406: who may call comes before what they accept (apps/core/negotiation.py).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.negotiation.CredentialsFirstNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

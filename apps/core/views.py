@@ -63,10 +63,14 @@ def ready(request: HttpRequest) -> HttpResponse:
     return json_response({"status": "ok", "checks": results})
 
 
-# --- Error handlers for non-DRF views (config.urls handler400/403/404/500) ---
+# --- Error handlers for non-DRF views (config.urls handler400/403/404/500, CSRF_FAILURE_VIEW) ---
 
 
 def _wants_html(request: HttpRequest) -> bool:
+    """A browser on a page gets an HTML page; API paths answer problem+json to everyone, browsers
+    included, as their clients parse errors whatever they asked for."""
+    if request.path_info.startswith(tuple(settings.API_PATH_PREFIXES)):
+        return False
     preferred = request.get_preferred_type([PROBLEM_CONTENT_TYPE, "application/json", "text/html"])
     return preferred == "text/html"
 
