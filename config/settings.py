@@ -230,6 +230,9 @@ STORAGES = {
 # Behind nginx, which terminates TLS and sets X-Forwarded-Proto.
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Proxies whose X-Forwarded-For says who the client is (apps/core/client_address.py): addresses or
+# networks, or `*` for any peer. The variable gunicorn reads for X-Forwarded-Proto, same default.
+FORWARDED_ALLOW_IPS = env.list("FORWARDED_ALLOW_IPS", default=["127.0.0.1", "::1"])
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not LOCAL)
 SECURE_REDIRECT_EXEMPT = [r"^health/"]  # probes speak plain HTTP to the pod
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if LOCAL else 31536000)
@@ -380,6 +383,17 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = env.bool("OTP_ADMIN_HIDE_SENSITIVE_DATA", defaul
 OTP_LOGIN_TIMEOUT = env.int("OTP_LOGIN_TIMEOUT", default=300)
 # Seconds a user token for the mobile API (POST /api/v1/auth/token) is valid.
 USER_TOKEN_LIFETIME = env.int("USER_TOKEN_LIFETIME", default=86400)
-# Wrong passwords for one username, within LOGIN_FAILURE_WINDOW seconds, before 429.
+# Password checks pass three limits before the (slow) password hasher runs; any of them answers
+# 429 with Retry-After instead (apps/twofactor/login_limits.py).
+# Wrong passwords for one username, within LOGIN_FAILURE_WINDOW seconds.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)
+# Wrong passwords from one client address (see FORWARDED_ALLOW_IPS), within LOGIN_ADDRESS_WINDOW
+# seconds; 0: no limit. Shared by every process through the cache.
+LOGIN_ADDRESS_LIMIT = env.int("LOGIN_ADDRESS_LIMIT", default=20)
+LOGIN_ADDRESS_WINDOW = env.int("LOGIN_ADDRESS_WINDOW", default=900)
+# Password hashes one process computes per second, whoever asks (a burst of
+# LOGIN_PROCESS_HASH_BURST at once), so that a flood from many addresses cannot take a worker's
+# whole time. 0: no limit.
+LOGIN_PROCESS_HASH_RATE = env.float("LOGIN_PROCESS_HASH_RATE", default=1.0)
+LOGIN_PROCESS_HASH_BURST = env.int("LOGIN_PROCESS_HASH_BURST", default=10)
