@@ -9,6 +9,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
+from django.utils.translation import ngettext
 
 from apps.accounts.api_keys import assign_new_key, forget_api_client, revoke_api_client
 from apps.accounts.models import ApiClient
@@ -83,4 +84,7 @@ class ApiClientAdmin(admin.ModelAdmin):
         for client in queryset.filter(is_active=True):
             revoke_api_client(client)
             revoked += 1
-        self.message_user(request, f"Revoked {revoked} API client(s).", messages.SUCCESS)
+        message = ngettext(
+            "Revoked %(count)d API client.", "Revoked %(count)d API clients.", revoked
+        )
+        self.message_user(request, message % {"count": revoked}, messages.SUCCESS)
