@@ -54,6 +54,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before whitenoise's and staticfiles' runserver: its own wraps theirs (request ids in the
+    # development server's lines).
+    "apps.core",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "csp",
@@ -64,7 +67,6 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "apps.twofactor",
-    "apps.core",
     "apps.accounts",
     "apps.actions",
     "apps.example",
