@@ -79,8 +79,8 @@ class Flood:
 
 def prepare() -> str:
     """An API key for the actions, on the benchmark database."""
-    from apps.accounts.api_keys import create_api_client
-    from apps.accounts.models import ApiClient
+    from apps.actions.clients import create_api_client
+    from apps.actions.models import ApiClient
 
     ApiClient.objects.filter(name="bench-login-flood").delete()
     _, key = create_api_client(name="bench-login-flood")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 
 from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 
-from .request_id import HEADER, reset_request_id, set_request_id
+from .request_id import HEADER, request_id_scope
 
 _answered = threading.local()  # .request_id: the id of the answer this thread last sent
 
@@ -30,12 +30,13 @@ class RequestIdWSGIServer(WSGIServer):
 
 class RequestIdRequestHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args) -> None:
-        token = set_request_id(getattr(_answered, "request_id", None))
-        try:
+        # Taken, not read: it is not for a line about the next request.
+        request_id, _answered.request_id = getattr(_answered, "request_id", None), None
+        if request_id is None:  # no answer went out (a request line it could not parse)
             super().log_message(format, *args)
-        finally:
-            reset_request_id(token)
-            _answered.request_id = None  # not for a line about the next request
+            return
+        with request_id_scope(request_id):
+            super().log_message(format, *args)
 
 
 def noting_request_ids(application: Callable) -> Callable:

@@ -7,7 +7,7 @@ import pyotp
 import pytest
 from playwright.sync_api import expect
 
-from apps.accounts.models import ApiClient
+from apps.actions.models import ApiClient
 from tests.browser import WatchedPage, chromium
 from tests.servers import gunicorn, project_env
 from tests.twofactor.conftest import PASSWORD, make_device, make_person
@@ -46,7 +46,7 @@ def test_the_admin_works_under_the_policy(base_url):
         expect(page.get_by_role("img", name="QR code to add alice")).to_be_visible()
 
         # A new API client: its key is shown once, on the project's own page.
-        page.goto(f"{base_url}/admin/accounts/apiclient/add/")
+        page.goto(f"{base_url}/admin/actions/apiclient/add/")
         page.get_by_label("Name").fill("billing")
         page.get_by_role("button", name="Save", exact=True).click()
         key = page.get_by_label("API key")

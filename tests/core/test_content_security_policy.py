@@ -57,7 +57,7 @@ def pages(staff_member_device_pk: int, other_device_pk: int) -> list[tuple[str, 
         ("/admin/accounts/user/add/", 200),
         ("/admin/otp_totp/totpdevice/", 200),
         (f"/admin/otp_totp/totpdevice/{other_device_pk}/config/", 200),
-        ("/admin/accounts/apiclient/add/", 200),
+        ("/admin/actions/apiclient/add/", 200),
         ("/api/docs/", 200),
         ("/account/no/such/page/", 404),
     ]
