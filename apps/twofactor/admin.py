@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import ngettext
 from django_otp.conf import settings as otp_settings
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice as PlainTOTPDevice
@@ -41,15 +42,28 @@ class PersonWithSecondFactorAdmin(PersonAdmin):
         permissions=["change"],
     )
     def reset_second_factor(self, request, queryset):
+        people = 0
         for user in queryset:
             removed = services.reset_second_factor(user=user)
-            self.log_change(request, user, f"Reset two-factor authentication ({removed} devices).")
-        self.message_user(
-            request,
-            f"Two-factor authentication reset for {queryset.count()} people: they log in with "
-            "their password and enrol a new authenticator.",
-            messages.SUCCESS,
+            people += 1
+            self.log_change(
+                request,
+                user,
+                ngettext(
+                    "Reset two-factor authentication (%(count)d device).",
+                    "Reset two-factor authentication (%(count)d devices).",
+                    removed,
+                )
+                % {"count": removed},
+            )
+        message = ngettext(
+            "Two-factor authentication reset for %(count)d person: they log in with their "
+            "password and enrol a new authenticator.",
+            "Two-factor authentication reset for %(count)d people: they log in with their "
+            "password and enrol a new authenticator.",
+            people,
         )
+        self.message_user(request, message % {"count": people}, messages.SUCCESS)
 
     @admin.action(
         description="Unlock the second factor (after too many wrong codes)", permissions=["change"]
@@ -64,9 +78,12 @@ def unlock_people(model_admin: admin.ModelAdmin, request, people) -> None:
         if services.unlock_second_factor(user=user):
             model_admin.log_change(request, user, "Unlocked the second factor.")
             unlocked += 1
-    model_admin.message_user(
-        request, f"Second factor unlocked for {unlocked} people.", messages.SUCCESS
+    message = ngettext(
+        "Second factor unlocked for %(count)d person.",
+        "Second factor unlocked for %(count)d people.",
+        unlocked,
     )
+    model_admin.message_user(request, message % {"count": unlocked}, messages.SUCCESS)
 
 
 @admin.register(SealedTOTPDevice)

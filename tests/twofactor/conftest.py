@@ -14,6 +14,7 @@ import pytest
 
 from apps.accounts.models import User
 from apps.accounts.tokens import issue_user_token
+from apps.twofactor import reauth
 from apps.twofactor.models import BackupCode, BackupCodeDevice, SealedTOTPDevice
 from apps.twofactor.sealing import backup_code_digest
 
@@ -60,6 +61,11 @@ def make_backup_codes(user: User, codes: list[str]) -> BackupCodeDevice:
         for code in codes
     )
     return device
+
+
+def mark_reauthenticated(session) -> None:
+    """As if the password or a code had just been entered in this (test client's) session."""
+    session[reauth.SESSION_KEY] = time.time()
 
 
 def backup_codes_left(user: User) -> int:

@@ -129,7 +129,7 @@ def test_staff_unlock_a_person_in_the_admin(staff_client, client, device, api_to
         {"action": "unlock_second_factor", "_selected_action": [device.user_id]},
         follow=True,
     )
-    assert b"Second factor unlocked for 1 people" in response.content
+    assert b"Second factor unlocked for 1 person." in response.content
     assert not is_locked(device.user)
     assert SealedTOTPDevice.objects.get(pk=device.pk).throttling_failure_count == 0
     assert verify(client, api_token, code_for(device)).json() == {"status": True}

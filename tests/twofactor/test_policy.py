@@ -5,13 +5,14 @@ endpoints. The admin always needs a verified factor."""
 
 from __future__ import annotations
 
+import pyotp
 import pytest
 
 from apps.twofactor.models import SealedTOTPDevice
 from tests.problems import assert_problem
 from tests.test_settings import clean_env, run_python
 
-from .conftest import PASSWORD, bearer, code_for, make_person
+from .conftest import PASSWORD, bearer, code_for, make_person, secret_from_page
 
 pytestmark = pytest.mark.django_db
 
@@ -114,10 +115,11 @@ def test_the_api_for_a_token_without_a_factor(client, settings, policy, who):
 def test_once_enrolled_the_pages_open(client, settings):
     settings.TWO_FACTOR_REQUIRED = "all"
     make_person("alice")
-    page_login(client, "alice")
-    confirm = client.get(ADD)["Location"]
-    device = SealedTOTPDevice.objects.get()
-    assert client.post(confirm, {"code": code_for(device)}).status_code == 302
+    page_login(client, "alice")  # the login started the enrolment: the page shows its key
+    phone = pyotp.TOTP(secret_from_page(client.get(ADD).content.decode()))
+    assert client.get("/account/two-factor/").status_code == 302
+    assert client.post(ADD, {"code": phone.now()}).status_code == 302
+    assert SealedTOTPDevice.objects.get().confirmed
     assert client.get("/account/two-factor/").status_code == 200
 
 
