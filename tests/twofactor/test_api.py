@@ -362,6 +362,22 @@ def test_verify_reads_once_and_writes_only_what_changed(client, device, api_toke
     assert all("twofactor_secondfactorlock" in sql for sql in account), failed
 
 
+def test_verify_unseals_each_key_once(client, device, api_token, monkeypatch):
+    """Decrypting is the one cost sealing adds to the verify path: once per device checked."""
+    from apps.twofactor import sealing
+
+    code = code_for(device)  # the phone's side, before counting the server's
+    unseal, unsealed = sealing.unseal, []
+
+    def counting_unseal(sealed: str) -> bytes:
+        unsealed.append(sealed)
+        return unseal(sealed)
+
+    monkeypatch.setattr(sealing, "unseal", counting_unseal)
+    assert verify(client, code, api_token).json() == {"status": True}
+    assert unsealed == [device.sealed_key]
+
+
 def test_verify_keeps_no_state_on_the_connection(client, device, api_token):
     """Nothing prepared, nothing remembered per server session: PgBouncer in transaction mode
     may hand every statement another server connection."""
