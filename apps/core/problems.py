@@ -23,6 +23,9 @@ from .json import dumps
 from .request_id import get_request_id
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+# Problems that need more than their status to be told apart carry a `type` under this path (a
+# URI reference, resolved against the API's own address); the others are "about:blank".
+PROBLEM_TYPE_PREFIX = "/problems/"
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +33,17 @@ logger = logging.getLogger(__name__)
 class Problem(exceptions.APIException):
     """Base for the project's own errors: raise a subclass, get a problem response.
 
-    Subclasses set `status_code` and `default_detail`, and may set `headers`.
+    Subclasses set `status_code` and `default_detail`, and may set `headers`, and `type_slug`
+    when clients must tell this problem from others with the same status.
     """
 
     headers: dict[str, str] = {}
+    type_slug: str | None = None
+
+
+def problem_type(slug: str | None) -> str:
+    """The `type` of a problem: `/problems/<slug>`, or "about:blank" when it has no slug."""
+    return f"{PROBLEM_TYPE_PREFIX}{slug}" if slug else "about:blank"
 
 
 class PayloadTooLarge(Problem):
@@ -57,11 +67,12 @@ def problem(
     title: str | None = None,
     errors: Any = None,
     headers: dict[str, str] | None = None,
+    type_slug: str | None = None,
     **extensions: Any,
 ) -> HttpResponse:
     """A problem+json response. `title` defaults to the HTTP reason phrase, as RFC 9457 asks."""
     body: dict[str, Any] = {
-        "type": "about:blank",
+        "type": problem_type(type_slug),
         "title": title or HTTPStatus(status).phrase,
         "status": status,
     }
@@ -118,7 +129,8 @@ def problem_for_exception(exc: Exception) -> HttpResponse | None:
             headers=headers,
         )
     detail = exc.detail if isinstance(exc.detail, str) else None
-    return problem(exc.status_code, detail=detail, headers=headers)
+    type_slug = getattr(exc, "type_slug", None)
+    return problem(exc.status_code, detail=detail, headers=headers, type_slug=type_slug)
 
 
 def server_error(exc: BaseException | None = None) -> HttpResponse:
