@@ -26,6 +26,8 @@ from apps.accounts.models import User
 
 from . import selectors, services
 from .forms import CodeForm, ConfirmDeviceForm, LoginForm
+from .passkeys import selectors as passkey_selectors
+from .passkeys.forms import AddPasskeyForm, PasskeyForm, form_status, second_factor_forms
 from .qr import qr_svg
 
 # Between the password and the code, the session holds who is logging in, not a logged-in user.
@@ -77,7 +79,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     form = LoginForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         return _after_password(request, user=form.user, next_url=next_url)
-    context = {"form": form, "next": next_url}
+    context = {"form": form, "next": next_url, "passkey_form": PasskeyForm(binding="")}
     return render(request, "twofactor/login.html", context, status=_status(form))
 
 
@@ -102,26 +104,34 @@ def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpR
 @never_cache
 @require_http_methods(["GET", "POST"])
 def login_code_view(request: HttpRequest) -> HttpResponse:
-    """The second step: a code for the person who gave their password (or who is logged in but
-    not yet verified by a device)."""
-    user = _code_step_user(request)
+    """The second step: a passkey (offered first) or a code for the person who gave their
+    password (or who is logged in but not yet verified by a device)."""
+    user = code_step_user(request)
     if user is None:
         if request.user.is_authenticated:  # nothing to verify
             return redirect(_next_url(request))
         messages.info(request, "Log in with your password first.")
         return redirect(_with_next(reverse("twofactor:login"), _next_url(request)))
-    form = CodeForm(request.POST or None, user=user)
+    code_form, passkey_form, form = second_factor_forms(request, user=user)
     if request.method == "POST" and form.is_valid():
         pending = request.session.pop(PENDING_LOGIN, None)
         if pending is not None:
             auth_login(request, user, backend=pending["backend"])
         otp_login(request, form.device)
         return redirect(_next_url(request))
-    context = {"form": form, "next": _next_url(request), "person": user}
-    return render(request, "twofactor/login_code.html", context, status=_status(form))
+    context = {
+        "form": code_form,
+        "passkey_form": passkey_form,
+        "has_codes": selectors.has_code_factor(user=user),
+        "next": _next_url(request),
+        "person": user,
+    }
+    return render(request, "twofactor/login_code.html", context, status=form_status(form))
 
 
-def _code_step_user(request: HttpRequest) -> User | None:
+def code_step_user(request: HttpRequest) -> User | None:
+    """Who the second step of a login is for: the person logged in but not verified, or the one
+    who gave their password within OTP_LOGIN_TIMEOUT; None when there is no such step."""
     if request.user.is_authenticated:
         if request.user.is_verified() or not selectors.has_second_factor(user=request.user):
             return None
@@ -145,8 +155,19 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @second_factor_checked
 def overview_view(request: HttpRequest) -> HttpResponse:
-    context = {"overview": selectors.overview(user=request.user)}
-    return render(request, "twofactor/overview.html", context)
+    return render_overview(request)
+
+
+def render_overview(
+    request: HttpRequest, *, add_passkey_form: AddPasskeyForm | None = None, status: int = 200
+) -> HttpResponse:
+    """The two-factor page, with the "Add a passkey" form as posted when it was refused."""
+    context = {
+        "overview": selectors.overview(user=request.user),
+        "passkeys": passkey_selectors.passkeys(user=request.user),
+        "add_passkey_form": add_passkey_form or AddPasskeyForm(binding="", user=request.user),
+    }
+    return render(request, "twofactor/overview.html", context, status=status)
 
 
 @never_cache
@@ -191,23 +212,31 @@ def confirm_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
 @second_factor_checked
 @require_http_methods(["GET", "POST"])
 def remove_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
-    """Remove an authenticator, after a current code when the person has a second factor."""
+    """Remove an authenticator, after a current code or a passkey when the person has a second
+    factor."""
     device = selectors.totp_device(user=request.user, device_id=device_id)
     if device is None:
         raise Http404("You have no such authenticator.")
-    needs_code = selectors.has_second_factor(user=request.user)
-    form = CodeForm(request.POST or None, user=request.user) if needs_code else None
-    if request.method == "POST" and (form is None or form.is_valid()):
+    form = passkey_form = None
+    if selectors.has_second_factor(user=request.user):
+        form, passkey_form, posted = second_factor_forms(request, user=request.user)
+    if request.method == "POST" and (form is None or posted.is_valid()):
         name = device.name
         session_device = services.remove_totp_device(
-            device=device, accepted_by=form.device if form else None
+            device=device, accepted_by=posted.device if form else None
         )
         if session_device is not None:
             otp_login(request, session_device)
         messages.success(request, f"Removed “{name}”.")
         return redirect("twofactor:overview")
-    context = {"form": form, "device": device}
-    return render(request, "twofactor/remove_device.html", context, status=_status(form))
+    context = {
+        "form": form,
+        "passkey_form": passkey_form,
+        "has_codes": selectors.has_code_factor(user=request.user),
+        "device": device,
+    }
+    status = form_status(posted) if form is not None else 200
+    return render(request, "twofactor/remove_device.html", context, status=status)
 
 
 @sensitive_post_parameters("code")
