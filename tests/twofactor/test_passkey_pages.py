@@ -317,3 +317,17 @@ def test_staff_see_and_remove_passkeys_per_person(passkey, authenticator, staff_
 
 def test_staff_cannot_add_a_passkey_for_someone(staff_client, db):
     assert staff_client.get("/admin/twofactor/passkey/add/").status_code == 403
+
+
+def test_the_admin_login_leads_to_a_passkey_sign_in(client, db):
+    html = client.get("/admin/login/?next=/admin/").content.decode()
+    assert '<a href="/account/login/?next=/admin/">Use a passkey instead</a>' in html
+
+
+def test_resetting_a_second_factor_removes_the_passkeys(passkey, staff_client):
+    response = staff_client.post(
+        "/admin/accounts/user/",
+        {"action": "reset_second_factor", "_selected_action": [passkey.user_id]},
+    )
+    assert response.status_code == 302
+    assert not Passkey.objects.exists()
