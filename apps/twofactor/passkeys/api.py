@@ -24,7 +24,7 @@ from apps.core.problems import Problem
 from ..api import THROTTLED_DETAIL, EnrolmentAllowed
 from ..serializers import IssuedTokenSerializer, StatusSerializer
 from ..verification import mark_token_verified
-from . import selectors, services
+from . import authentication, registration, selectors, services
 from .challenges import token_binding
 from .errors import PasskeyRefused, PasskeyThrottled
 from .serializers import (
@@ -80,7 +80,7 @@ class RegisterOptionsView(APIView):
     )
     def post(self, request: Request) -> Response:
         binding = token_binding(request.auth)
-        return Response(services.registration_options(user=request.user, binding=binding))
+        return Response(registration.registration_options(user=request.user, binding=binding))
 
 
 class RegisterView(APIView):
@@ -104,7 +104,7 @@ class RegisterView(APIView):
         data = _valid(RegistrationResponseJSON, request.data)
         name = data.pop("name", "")
         try:
-            passkey = services.register_passkey(
+            passkey = registration.register_passkey(
                 user=request.user,
                 binding=token_binding(request.auth),
                 credential=data,
@@ -133,7 +133,7 @@ class AuthenticateOptionsView(APIView):
     def post(self, request: Request) -> Response:
         user = request.user if request.auth is not None else None
         binding = token_binding(request.auth)
-        return Response(services.authentication_options(binding=binding, user=user))
+        return Response(authentication.authentication_options(binding=binding, user=user))
 
 
 class AuthenticateView(APIView):
@@ -159,7 +159,7 @@ class AuthenticateView(APIView):
         data = _valid(AuthenticationResponseJSON, request.data)
         token = request.auth
         try:
-            passkey = services.authenticate_passkey(
+            passkey = authentication.authenticate_passkey(
                 credential=data,
                 binding=token_binding(token),
                 user=request.user if token is not None else None,

@@ -23,8 +23,9 @@ from .errors import PasskeyRefused
 Purpose = PasskeyChallenge.Purpose
 
 CHALLENGE_BYTES = 32
-# Used and expired challenges are kept a day, so a late answer is told what happened to it.
-KEEP_FOR = timedelta(days=1)
+# Used and expired challenges are kept an hour, so a late answer is told what happened to it;
+# after that it is refused as unknown.
+KEEP_FOR = timedelta(hours=1)
 
 
 class ChallengeRefused(PasskeyRefused):

@@ -13,7 +13,7 @@ from apps.accounts.models import User
 
 from ..forms import CodeForm, throttled_message
 from ..models import Passkey
-from . import services
+from . import authentication, registration
 from .challenges import session_binding
 from .errors import PasskeyRefused, PasskeyThrottled
 from .selectors import has_passkey
@@ -67,7 +67,7 @@ class PasskeyForm(_PasskeyAnswerForm):
         if self.errors:
             return data
         try:
-            self.passkey = services.authenticate_passkey(
+            self.passkey = authentication.authenticate_passkey(
                 credential=self.answer(), binding=self.binding, user=self.user
             )
         except PasskeyThrottled as exc:
@@ -97,7 +97,7 @@ class AddPasskeyForm(_PasskeyAnswerForm):
         if self.errors:
             return data
         try:
-            self.passkey = services.register_passkey(
+            self.passkey = registration.register_passkey(
                 user=self.user,
                 binding=self.binding,
                 credential=self.answer(),

@@ -22,7 +22,7 @@ from ..models import Passkey
 from ..selectors import has_code_factor
 from ..views import _next_url as next_url  # the pages' one rule for where to go next
 from ..views import code_step_user, render_overview, second_factor_checked
-from . import selectors, services
+from . import authentication, registration, selectors, services
 from .challenges import session_binding
 from .forms import (
     AddPasskeyForm,
@@ -50,7 +50,7 @@ def _no_second_step() -> JsonResponse:
 def register_options_view(request: HttpRequest) -> JsonResponse:
     """Options for "Add a passkey"."""
     binding = session_binding(request.session)
-    return JsonResponse(services.registration_options(user=request.user, binding=binding))
+    return JsonResponse(registration.registration_options(user=request.user, binding=binding))
 
 
 @never_cache
@@ -58,7 +58,7 @@ def register_options_view(request: HttpRequest) -> JsonResponse:
 def sign_in_options_view(request: HttpRequest) -> JsonResponse:
     """Options for "Sign in with a passkey" (no password: any discoverable passkey)."""
     binding = session_binding(request.session)
-    return JsonResponse(services.authentication_options(binding=binding))
+    return JsonResponse(authentication.authentication_options(binding=binding))
 
 
 @never_cache
@@ -72,7 +72,7 @@ def second_factor_options_view(request: HttpRequest) -> JsonResponse:
     if user is None:
         return _no_second_step()
     binding = session_binding(request.session)
-    return JsonResponse(services.authentication_options(binding=binding, user=user))
+    return JsonResponse(authentication.authentication_options(binding=binding, user=user))
 
 
 # --- Signing in -------------------------------------------------------------------------------
