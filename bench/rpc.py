@@ -326,8 +326,8 @@ def main() -> int:
     from bench.run import setup_django
 
     setup_django()
-    from apps.accounts.api_keys import create_api_client
-    from apps.accounts.models import ApiClient
+    from apps.actions.clients import create_api_client
+    from apps.actions.models import ApiClient
 
     ApiClient.objects.filter(name="bench-rpc").delete()
     _, key = create_api_client(name="bench-rpc")

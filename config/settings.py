@@ -291,9 +291,9 @@ LOGGING = {
 
 # Largest request body an action accepts, in bytes (413 above it). nginx's limit should match.
 ACTIONS_MAX_BODY = env.int("ACTIONS_MAX_BODY", default=1024 * 1024)
-# How long a verified API key stays cached (seconds). Verifying again also refreshes the
-# client's last_used_at, which is therefore written at most once a minute.
-API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=60)
+# How long a verified API key stays cached (seconds): also the longest a revocation can take when
+# the cache could not be told of it (Redis paused or restarting). One query per key and interval.
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=2)
 
 # --- gRPC -----------------------------------------------------------------------------------------
 # `manage.py grpcserver` serves the actions (dbapi.v1.Actions) and the original api.Api over gRPC.

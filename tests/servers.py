@@ -144,3 +144,41 @@ def gunicorn(
         yield base_url
     finally:
         stop(process)
+
+
+@contextlib.contextmanager
+def redis_server(*args: str) -> Iterator[str]:
+    """A Redis server of the test's own on a free loopback port, stopped afterwards; yields its
+    URL (database 0). For tests that pause, stop or fail Redis: never the machine's shared one."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            *args,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=1)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server on port {port} did not start") from None
+                time.sleep(0.02)
+        yield url
+    finally:
+        stop(process)

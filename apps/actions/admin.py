@@ -1,19 +1,20 @@
-"""The admin for API clients: create one (its key shown once), restrict it, revoke it.
-
-It lives with the actions rather than in accounts because restricting a client means choosing
-among the registered action modules.
-"""
+"""The admin for API clients: create one (its key shown once), restrict it, revoke it."""
 
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
-from apps.accounts.api_keys import assign_new_key, forget_api_client, revoke_api_client
-from apps.accounts.models import ApiClient
-
+from .clients import assign_new_key, forget_api_client, revoke_api_client
+from .models import ApiClient
 from .registry import registry
+
+CACHE_UNREACHABLE = (
+    "The cache could not be reached to drop {name}'s cached key: the change applies within "
+    "{seconds} seconds of the cache answering again."
+)
 
 
 class ApiClientForm(forms.ModelForm):
@@ -52,7 +53,9 @@ class ApiClientAdmin(admin.ModelAdmin):
     def save_model(self, request, obj: ApiClient, form, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
-            forget_api_client(obj)  # a revocation or a new list of modules applies now
+            # A revocation or a new list of modules applies now, or once the cache answers.
+            if not forget_api_client(obj):
+                self.warn_cache_unreachable(request, obj)
         else:
             request._new_api_key = assign_new_key(obj)
             super().save_model(request, obj, form, change)
@@ -66,21 +69,28 @@ class ApiClientAdmin(admin.ModelAdmin):
             "key": request._new_api_key,
             "title": f"API key for {obj.name}",
         }
-        return TemplateResponse(request, "admin/accounts/apiclient/key_created.html", context)
+        return TemplateResponse(request, "admin/actions/apiclient/key_created.html", context)
 
     def delete_model(self, request, obj: ApiClient) -> None:
-        forget_api_client(obj)
+        if not forget_api_client(obj):
+            self.warn_cache_unreachable(request, obj)
         super().delete_model(request, obj)
 
     def delete_queryset(self, request, queryset) -> None:
         for client in queryset:
-            forget_api_client(client)
+            if not forget_api_client(client):
+                self.warn_cache_unreachable(request, client)
         super().delete_queryset(request, queryset)
 
     @admin.action(description="Revoke the selected clients' keys")
     def revoke(self, request, queryset) -> None:
         revoked = 0
         for client in queryset.filter(is_active=True):
-            revoke_api_client(client)
+            if not revoke_api_client(client):
+                self.warn_cache_unreachable(request, client)
             revoked += 1
         self.message_user(request, f"Revoked {revoked} API client(s).", messages.SUCCESS)
+
+    def warn_cache_unreachable(self, request, client: ApiClient) -> None:
+        message = CACHE_UNREACHABLE.format(name=client.name, seconds=settings.API_KEY_CACHE_SECONDS)
+        self.message_user(request, message, messages.WARNING)

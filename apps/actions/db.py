@@ -18,6 +18,10 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 Params = Mapping[str, Any] | Sequence[Any]
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+# Names already checked and quoted, per database vendor: the same few, on every call. Bounded,
+# in case some code builds names at run time.
+_QUOTED: dict[tuple[str, str], str] = {}
+QUOTED_LIMIT = 4096
 
 
 class UnsafeQuery(ValueError):
@@ -136,12 +140,18 @@ class Db:
 
     def quote(self, name: str) -> str:
         """Quote a table or column name (`schema.table` allowed) after checking it is plain."""
-        parts = name.split(".") if isinstance(name, str) else [name]
-        if not 1 <= len(parts) <= 2 or not all(
-            isinstance(p, str) and IDENTIFIER.fullmatch(p) for p in parts
-        ):
-            raise UnsafeQuery(f"{name!r} is not a plain SQL identifier.")
-        return ".".join(self.connection.ops.quote_name(part) for part in parts)
+        key = (self.connection.vendor, name)
+        quoted = _QUOTED.get(key) if isinstance(name, str) else None
+        if quoted is None:
+            parts = name.split(".") if isinstance(name, str) else [name]
+            if not 1 <= len(parts) <= 2 or not all(
+                isinstance(p, str) and IDENTIFIER.fullmatch(p) for p in parts
+            ):
+                raise UnsafeQuery(f"{name!r} is not a plain SQL identifier.")
+            quoted = ".".join(self.connection.ops.quote_name(part) for part in parts)
+            if len(_QUOTED) < QUOTED_LIMIT:
+                _QUOTED[key] = quoted
+        return quoted
 
     def _values(self, values: Mapping[str, Any]) -> tuple[str, str, list[Any]]:
         if not values:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -42,15 +43,69 @@ def json_response(value: Any, *, status: int = 200) -> HttpResponse:
     return HttpResponse(dumps(value), status=status, content_type="application/json")
 
 
-def loads(data: bytes | str) -> Any:
+class NonFinite:
+    """A number JSON cannot carry (NaN, Infinity, or one beyond a double's range, which Python
+    would read as infinity), kept in its place so that validation names the field it came in."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"NonFinite({self.text!r})"
+
+
+NON_FINITE_MESSAGE = "Enter a finite number: JSON has no NaN or Infinity."
+
+
+def loads(data: bytes | str, *, mark_non_finite: bool = False) -> Any:
     """Decode a request body. Raises ValueError for anything that is not plain JSON, including
-    NaN and Infinity (not JSON) and nesting deep enough to exhaust the parser (a 100 kB body of
-    `[` would otherwise be a RecursionError, a 500)."""
+    nesting deep enough to exhaust the parser (a 100 kB body of `[` would otherwise be a
+    RecursionError, a 500). Numbers JSON cannot carry (NaN, Infinity, `1e999999`) raise too, or
+    with `mark_non_finite` are read as `NonFinite` for `non_finite_errors` to report per field."""
+    if mark_non_finite:
+        constant, number = NonFinite, _float_or_mark
+    else:
+        constant, number = _refuse_constant, _float_or_refuse
     try:
-        return json.loads(data, parse_constant=_refuse_constant)
+        return json.loads(data, parse_constant=constant, parse_float=number)
     except RecursionError:
         raise ValueError("it is nested too deeply") from None
 
 
+def non_finite_errors(value: Any) -> Any:
+    """Validation errors (DRF's shape: `{"field": ["message"]}`, nested as the input is) for
+    every `NonFinite` number in a decoded input; None when there is none."""
+    if isinstance(value, NonFinite):
+        return [NON_FINITE_MESSAGE]
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    errors = {}
+    for key, item in items:
+        if type(item) is str:  # the common case, checked first
+            continue
+        found = non_finite_errors(item)
+        if found:
+            errors[str(key)] = found
+    return errors or None
+
+
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _float_or_refuse(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text} is beyond the range of a number")
+    return number
+
+
+def _float_or_mark(text: str) -> float | NonFinite:
+    number = float(text)
+    return NonFinite(text) if math.isinf(number) else number

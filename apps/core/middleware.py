@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from .request_id import HEADER, META_KEY, request_id_scope
+from .request_id import HEADER, META_KEY
+from .scope import request_scope
 
 
 class RequestIdMiddleware:
     """Give every request an id: the client's `X-Request-ID` when sane, else a new one.
 
     The id is put on `request.id`, on every log record written while the request is served,
-    and on the response's `X-Request-ID` header.
+    and on the response's `X-Request-ID` header. The request scope is the fast paths' and gRPC's
+    (apps.core.scope); Django's own request signals check the database connections here.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        with request_id_scope(request.META.get(META_KEY)) as request_id:
+        with request_scope(request.META.get(META_KEY), connections=False) as request_id:
             request.id = request_id
             response = self.get_response(request)
         response[HEADER] = request_id

@@ -1,31 +1,11 @@
-"""Reading JSON request bodies: a size limit checked before reading, and one decoding."""
+"""DRF's JSON parser on the project's one JSON decoding."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
 from .json import loads
-from .problems import PayloadTooLarge
-
-
-def read_json(stream, *, declared_length: str | None, limit: int) -> Any:
-    """Read a JSON body of at most `limit` bytes from `stream` and decode it.
-
-    The declared Content-Length is checked before anything is read, so an oversized body is
-    refused (413) without being read into memory; a body without one is read up to the limit.
-    Raises ValueError when the body is not JSON (or the Content-Length is not a number).
-    """
-    declared = int(declared_length or 0)
-    too_large = f"The body may be at most {limit} bytes."
-    if declared > limit:
-        raise PayloadTooLarge(too_large)
-    body = stream.read(limit + 1)
-    if len(body) > limit:
-        raise PayloadTooLarge(too_large)
-    return loads(body)
 
 
 class JSONParser(parsers.JSONParser):

@@ -1,14 +1,16 @@
-"""RFC 9457 problem details: the one shape every API error takes.
+"""RFC 9457 problem details: the one shape every API error takes, whatever the transport.
 
-`problem()` builds the response; `problem_for_exception()` maps the exceptions raised by views and
-services to it, and is used by DRF's exception handler, the Django error handlers and any plain
-view that catches errors itself. Unknown exceptions become a 500 that shows the request id and
-never a traceback (the traceback goes to the log).
+An error is an exception; `problem_for_exception()` turns it into a `ProblemDocument` (status,
+type, title, detail, extra members, headers), which knows nothing of HTTP or gRPC. The HTTP side
+renders the document as `application/problem+json` (`problem_response`), the gRPC side as a
+status code with the same document in `problem-bin` (apps.rpc.errors). Unknown exceptions are a
+500 that shows the request id and never a traceback (the traceback goes to the log).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
@@ -23,27 +25,29 @@ from .json import dumps
 from .request_id import get_request_id
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
-# Problems that need more than their status to be told apart carry a `type` under this path (a
-# URI reference, resolved against the API's own address); the others are "about:blank".
-PROBLEM_TYPE_PREFIX = "/problems/"
+# Where problem types live: a problem with a `type_slug` has `type` = PROBLEM_TYPE_BASE + slug
+# (e.g. `/problems/statement-timeout`); the others are `about:blank`, as RFC 9457 suggests for
+# problems that mean no more than their HTTP status.
+PROBLEM_TYPE_BASE = "/problems/"
 
 logger = logging.getLogger(__name__)
 
 
 class Problem(exceptions.APIException):
-    """Base for the project's own errors: raise a subclass, get a problem response.
+    """Base for the project's own errors: raise a subclass, get a problem answer.
 
-    Subclasses set `status_code` and `default_detail`, and may set `headers`, and `type_slug`
-    when clients must tell this problem from others with the same status.
+    Subclasses set `status_code` and `default_detail`, and may set `headers` and `type_slug`.
+    A DRF APIException, so DRF views raising one answer through the same exception handler.
     """
 
     headers: dict[str, str] = {}
     type_slug: str | None = None
 
-
-def problem_type(slug: str | None) -> str:
-    """The `type` of a problem: `/problems/<slug>`, or "about:blank" when it has no slug."""
-    return f"{PROBLEM_TYPE_PREFIX}{slug}" if slug else "about:blank"
+    def __init__(self, detail: Any = None, *, headers: dict[str, str] | None = None, **members):
+        super().__init__(detail)
+        if headers:
+            self.headers = {**self.headers, **headers}
+        self.members = members
 
 
 class PayloadTooLarge(Problem):
@@ -60,34 +64,79 @@ class DatabaseUnavailable(Problem):
     headers = {"Retry-After": "5"}
 
 
-def problem(
+@dataclass(frozen=True)
+class ProblemDocument:
+    """A problem as data: what every transport renders its own way."""
+
+    status: int
+    title: str
+    detail: str | None = None
+    type: str = "about:blank"
+    members: dict[str, Any] = field(default_factory=dict)  # `errors`, `index`, `request_id`…
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON object of the problem, with the request id of the call it answers."""
+        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status}
+        if self.detail:
+            body["detail"] = self.detail
+        body.update(self.members)
+        request_id = get_request_id()
+        if request_id and "request_id" not in body:
+            body["request_id"] = request_id
+        return body
+
+    def content(self) -> bytes:
+        return dumps(self.body())
+
+    def with_members(self, **members: Any) -> ProblemDocument:
+        """The same problem with more members (e.g. a batch adds the failing call's `index`)."""
+        return ProblemDocument(
+            status=self.status,
+            title=self.title,
+            detail=self.detail,
+            type=self.type,
+            members={**self.members, **members},
+            headers=self.headers,
+        )
+
+
+def problem_document(
     status: int,
     *,
     detail: str | None = None,
     title: str | None = None,
+    type_slug: str | None = None,
     errors: Any = None,
     headers: dict[str, str] | None = None,
-    type_slug: str | None = None,
-    **extensions: Any,
-) -> HttpResponse:
-    """A problem+json response. `title` defaults to the HTTP reason phrase, as RFC 9457 asks."""
-    body: dict[str, Any] = {
-        "type": problem_type(type_slug),
-        "title": title or HTTPStatus(status).phrase,
-        "status": status,
-    }
-    if detail:
-        body["detail"] = str(detail)
+    **members: Any,
+) -> ProblemDocument:
+    """A problem document. `title` defaults to the HTTP reason phrase, as RFC 9457 asks."""
     if errors is not None:
-        body["errors"] = errors
-    body.update(extensions)
-    request_id = get_request_id()
-    if request_id:
-        body["request_id"] = request_id
-    response = HttpResponse(dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
-    for name, value in (headers or {}).items():
+        members = {"errors": errors, **members}
+    return ProblemDocument(
+        status=status,
+        title=title or HTTPStatus(status).phrase,
+        detail=str(detail) if detail else None,
+        type=f"{PROBLEM_TYPE_BASE}{type_slug}" if type_slug else "about:blank",
+        members=members,
+        headers=dict(headers or {}),
+    )
+
+
+def problem_response(document: ProblemDocument) -> HttpResponse:
+    """The document as an `application/problem+json` HTTP response."""
+    response = HttpResponse(
+        document.content(), status=document.status, content_type=PROBLEM_CONTENT_TYPE
+    )
+    for name, value in document.headers.items():
         response[name] = value
     return response
+
+
+def problem(status: int, **kwargs: Any) -> HttpResponse:
+    """A problem+json response built in one go (`problem_document`'s arguments)."""
+    return problem_response(problem_document(status, **kwargs))
 
 
 def field_errors(detail: Any) -> dict:
@@ -99,8 +148,8 @@ def field_errors(detail: Any) -> dict:
     return {api_settings.NON_FIELD_ERRORS_KEY: detail}
 
 
-def problem_for_exception(exc: Exception) -> HttpResponse | None:
-    """The problem response for a known exception, or None for one that is a bug."""
+def problem_for_exception(exc: BaseException) -> ProblemDocument | None:
+    """The problem for a known exception, or None for one that is a bug."""
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, PermissionDenied):
@@ -121,27 +170,43 @@ def problem_for_exception(exc: Exception) -> HttpResponse | None:
         headers["WWW-Authenticate"] = exc.auth_header
     if getattr(exc, "wait", None):
         headers["Retry-After"] = str(int(exc.wait + 0.999))
+    type_slug = getattr(exc, "type_slug", None)
+    members = getattr(exc, "members", None) or {}
     if isinstance(exc, exceptions.ValidationError):
-        return problem(
+        return problem_document(
             exc.status_code,
             detail="The input is not valid.",
             errors=field_errors(exc.detail),
+            type_slug=type_slug,
             headers=headers,
+            **members,
         )
     detail = exc.detail if isinstance(exc.detail, str) else None
-    type_slug = getattr(exc, "type_slug", None)
-    return problem(exc.status_code, detail=detail, headers=headers, type_slug=type_slug)
+    return problem_document(
+        exc.status_code, detail=detail, type_slug=type_slug, headers=headers, **members
+    )
+
+
+def server_error_document(exc: BaseException | None = None) -> ProblemDocument:
+    """A 500 that names the request id so the log line can be found, and nothing more. The
+    exception, when given, is logged here with its traceback."""
+    if exc is not None:
+        logger.error("Unhandled exception", exc_info=exc)
+    return problem_document(
+        500, detail="The server failed to answer. Quote the request id when reporting this."
+    )
+
+
+def document_for_exception(exc: BaseException) -> ProblemDocument:
+    """The problem for any exception: a known one's, or a logged 500."""
+    return problem_for_exception(exc) or server_error_document(exc)
 
 
 def server_error(exc: BaseException | None = None) -> HttpResponse:
-    """A 500 that names the request id so the log line can be found, and nothing more."""
-    response = problem(
-        500,
-        detail="The server failed to answer. Quote the request id when reporting this.",
-    )
+    """The 500 as an HTTP response; marked as logged so Django does not log it a second time."""
+    response = problem_response(server_error_document(exc))
     if exc is not None:
-        logger.error("Unhandled exception", exc_info=exc)
-        response._has_been_logged = True  # so Django does not log it a second time
+        response._has_been_logged = True
     return response
 
 
@@ -152,7 +217,7 @@ def exception_handler(exc: Exception, context: dict) -> HttpResponse:
     from rest_framework.views import set_rollback
 
     set_rollback()
-    response = problem_for_exception(exc)
-    if response is None:
-        response = server_error(exc)
-    return response
+    document = problem_for_exception(exc)
+    if document is None:
+        return server_error(exc)
+    return problem_response(document)

@@ -1,26 +1,19 @@
-"""`dbapi.v1.Actions`: the registered actions over gRPC, through the same services as HTTP.
+"""`dbapi.v1.Actions`: the actions over gRPC, an adapter of the one call pipeline.
 
-The same key check, module restrictions, serializer validation, transaction and JSON encoding
-as `POST /actions/<module>/<action>`; only the framing differs.
+The call is decoded into the same `ActionCall` as an HTTP request (`apps.actions.pipeline`), so
+the key check, module restrictions, validation, transaction and every other control are the
+HTTP API's; only the framing differs.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 import grpc
 
-from apps.actions.registry import Action
-from apps.actions.services import (
-    authenticate_bearer,
-    find_action,
-    run_action,
-    stream_action,
-    validate_input,
-)
-from apps.core.json import JSONEncoder
+from apps.actions import pipeline
+from apps.core.json import JSONEncoder, NonFinite
 from protos.dbapi.v1 import actions_pb2, actions_pb2_grpc
 
 from .calls import Metadata, streaming, unary
@@ -33,44 +26,35 @@ _json_default = JSONEncoder().default
 class ActionsServicer(actions_pb2_grpc.ActionsServicer):
     @unary("/dbapi.v1.Actions/Call")
     def Call(
-        self,
-        request: actions_pb2.CallRequest,
-        context: grpc.ServicerContext,
-        *,
-        metadata: Metadata,
+        self, request: actions_pb2.CallRequest, context: grpc.ServicerContext, *, metadata: Metadata
     ) -> actions_pb2.CallReply:
         """Run the action and answer its whole result."""
-        action, arguments = prepare(request, metadata)
-        result = run_action(action, arguments)
+        outcome = pipeline.perform(action_call(request, metadata))
         reply = actions_pb2.CallReply()
-        fill_value(reply.result, result, default=_json_default)
+        fill_value(reply.result, outcome.result, default=_json_default)
         return reply
 
     @streaming("/dbapi.v1.Actions/Stream")
     def Stream(
-        self,
-        request: actions_pb2.CallRequest,
-        context: grpc.ServicerContext,
-        *,
-        metadata: Metadata,
+        self, request: actions_pb2.CallRequest, context: grpc.ServicerContext, *, metadata: Metadata
     ) -> Iterator[actions_pb2.Row]:
         """Run the action and send its result item by item, each as it is read.
 
         The transaction stays open while the rows are sent; a client that goes away ends it
         (rolled back) at once rather than when the rows run out.
         """
-        action, arguments = prepare(request, metadata)
-        with contextlib.closing(stream_action(action, arguments)) as items:
+        with contextlib.closing(pipeline.stream(action_call(request, metadata))) as items:
             for item in items:
                 row = actions_pb2.Row()
                 fill_value(row.value, item, default=_json_default)
                 yield row
 
 
-def prepare(
-    request: actions_pb2.CallRequest, metadata: Mapping[str, str]
-) -> tuple[Action, dict[str, Any]]:
-    """Authenticate, find the action and validate its input, as the HTTP view does."""
-    caller = authenticate_bearer(metadata.get("authorization"))
-    action = find_action(caller=caller, module=request.module, action=request.action)
-    return action, validate_input(action, from_struct(request.params))
+def action_call(request: actions_pb2.CallRequest, metadata: Metadata) -> pipeline.ActionCall:
+    return pipeline.ActionCall(
+        authorization=metadata.get("authorization"),
+        module=request.module,
+        action=request.action,
+        decode=lambda: from_struct(request.params, non_finite=NonFinite),
+        transport="grpc",
+    )

@@ -1,10 +1,11 @@
 """What every gRPC call gets, as an HTTP request gets it from Django and the middleware.
 
-A request id (the caller's `x-request-id` when sane, else a new one) set for the logs and sent
-back in the metadata; database connections closed or kept before and after, as CONN_MAX_AGE
-says; errors answered as statuses (apps.rpc.errors) with the problem in the trailing metadata;
-and one log line per call. Servicer methods get all this from the `unary` and `streaming`
-decorators, and the call's metadata as a dict.
+The request scope every HTTP request gets too (apps.core.scope): a request id (the caller's
+`x-request-id` when sane, else a new one) for the logs, sent back in the metadata, and database
+connections closed or kept before and after, as CONN_MAX_AGE says; errors answered as statuses
+(apps.rpc.errors) with the problem in the trailing metadata; and one log line per call.
+Servicer methods get all this from the `unary` and `streaming` decorators, and the call's
+metadata as a dict.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
-from django.db import close_old_connections
 
-from apps.core.request_id import reset_request_id, sanitize, set_request_id
+from apps.core.scope import request_scope
 
 from .errors import status_for_exception
 from .metadata import PROBLEM_KEY, REQUEST_ID_KEY
@@ -85,38 +85,36 @@ def serving(
     call also sends the request id in its initial metadata, so it is known before the rows.
     """
     metadata = dict(context.invocation_metadata())
-    request_id = sanitize(metadata.get(REQUEST_ID_KEY))
-    token = set_request_id(request_id)
     started = time.perf_counter()
     code = grpc.StatusCode.OK
-    close_old_connections()
-    try:
-        context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
-        if streaming:
-            context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
-        yield metadata
-    except GeneratorExit:  # the client went away in the middle of a stream
-        code = grpc.StatusCode.CANCELLED
-        raise
-    except Exception as exc:
-        status = status_for_exception(exc)
-        code = status.code
-        context.set_trailing_metadata(((REQUEST_ID_KEY, request_id), (PROBLEM_KEY, status.problem)))
-        context.abort(status.code, status.details)
-    finally:
-        close_old_connections()
-        if logger.isEnabledFor(logging.INFO):  # the access line, as gunicorn writes one per request
-            # The message comes formatted: with no arguments, the log filters look at one
-            # string rather than each argument (a fifth of the line's cost).
-            logger.info(
-                f"{method} {code.name}",
-                extra={
-                    "grpc_method": method,
-                    "grpc_code": code.name,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
+    with request_scope(metadata.get(REQUEST_ID_KEY)) as request_id:
+        try:
+            context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
+            if streaming:
+                context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
+            yield metadata
+        except GeneratorExit:  # the client went away in the middle of a stream
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except Exception as exc:
+            status = status_for_exception(exc)
+            code = status.code
+            context.set_trailing_metadata(
+                ((REQUEST_ID_KEY, request_id), (PROBLEM_KEY, status.problem), *status.metadata)
             )
-        reset_request_id(token)
+            context.abort(status.code, status.details)
+        finally:
+            if logger.isEnabledFor(logging.INFO):  # the access line, as gunicorn writes one
+                # The message comes formatted: with no arguments, the log filters look at one
+                # string rather than each argument (a fifth of the line's cost).
+                logger.info(
+                    f"{method} {code.name}",
+                    extra={
+                        "grpc_method": method,
+                        "grpc_code": code.name,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
 
 
 _worker = threading.local()

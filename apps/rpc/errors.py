@@ -1,18 +1,17 @@
-"""Errors as gRPC statuses, mapped in this one place from the HTTP problem for the same error.
+"""Errors as gRPC statuses: the project's problem document, given a status code.
 
-An exception is first turned into the problem+json response the HTTP API would answer (so the
-detail, the per-field `errors` and the logging of a 500 are exactly the HTTP API's); its status
-then picks the gRPC code, and the problem document travels in the trailing metadata.
+The same exception gives the same problem document (`apps.core.problems`) over HTTP and gRPC: the
+detail, the per-field `errors`, the logging of a bug's traceback. Here its HTTP status picks the
+gRPC code, and the document travels in the trailing metadata as `problem-bin`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import grpc
 
-from apps.core.problems import problem_for_exception, server_error
+from apps.core.problems import ProblemDocument, document_for_exception
 
 Code = grpc.StatusCode
 
@@ -42,14 +41,19 @@ class RpcStatus:
     code: grpc.StatusCode
     details: str
     problem: bytes  # the problem+json document the HTTP API answers for the same error
+    metadata: tuple[tuple[str, str], ...] = ()  # the problem's headers, as trailing metadata
 
 
-def status_for_exception(exc: Exception) -> RpcStatus:
+def status_for_exception(exc: BaseException) -> RpcStatus:
     """The gRPC status for an exception raised while serving a call (a bug's is logged)."""
-    response = problem_for_exception(exc) or server_error(exc)
-    problem = json.loads(response.content)
-    code = GRPC_CODES.get(response.status_code, Code.UNKNOWN)
-    details = problem.get("detail") or problem["title"]
-    if code is Code.INTERNAL and problem.get("request_id"):
-        details = f"{details} Request id: {problem['request_id']}."
-    return RpcStatus(code=code, details=details, problem=response.content)
+    return status_for_problem(document_for_exception(exc))
+
+
+def status_for_problem(document: ProblemDocument) -> RpcStatus:
+    body = document.body()
+    code = GRPC_CODES.get(document.status, Code.UNKNOWN)
+    details = document.detail or document.title
+    if code is Code.INTERNAL and body.get("request_id"):
+        details = f"{details} Request id: {body['request_id']}."
+    metadata = tuple((name.lower(), value) for name, value in document.headers.items())
+    return RpcStatus(code=code, details=details, problem=document.content(), metadata=metadata)

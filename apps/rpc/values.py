@@ -47,16 +47,21 @@ def fill_value(value: Value, data: Any, *, default: Default = _not_json) -> None
     _fill(value, data, default)
 
 
-def from_value(value: Value) -> Any:
-    """The JSON value a Value holds; integral numbers as ints."""
+def from_value(value: Value, *, non_finite: Callable[[str], Any] | None = None) -> Any:
+    """The JSON value a Value holds; integral numbers as ints. A NaN or an infinity (which a
+    double holds and JSON does not) is given to `non_finite`, when given, to stand in for it."""
     kind = value.WhichOneof("kind")
     if kind == "struct_value":
-        return from_struct(value.struct_value)
+        return from_struct(value.struct_value, non_finite=non_finite)
     if kind == "list_value":
-        return [from_value(item) for item in value.list_value.values]
+        return [from_value(item, non_finite=non_finite) for item in value.list_value.values]
     if kind == "number_value":
         number = value.number_value
-        return int(number) if number.is_integer() else number
+        if number.is_integer():
+            return int(number)
+        if non_finite is not None and not math.isfinite(number):
+            return non_finite(repr(number))
+        return number
     if kind == "string_value":
         return value.string_value
     if kind == "bool_value":
@@ -64,9 +69,11 @@ def from_value(value: Value) -> Any:
     return None  # null_value, or a Value with nothing set
 
 
-def from_struct(struct: Struct) -> dict[str, Any]:
+def from_struct(
+    struct: Struct, *, non_finite: Callable[[str], Any] | None = None
+) -> dict[str, Any]:
     """The JSON object a Struct holds."""
-    return {key: from_value(item) for key, item in struct.fields.items()}
+    return {key: from_value(item, non_finite=non_finite) for key, item in struct.fields.items()}
 
 
 def _fill(value: Value, data: Any, default: Default) -> None:

@@ -1,14 +1,17 @@
 """Baseline for `POST /actions/example/bar`: the same durable work with nothing around it.
 
-Parse the JSON body, then in one transaction on a persistent psycopg2 connection: the upsert
-and the select `bar` runs, and answer the rows as JSON.
+Look the caller's key up in Redis (the one GET the project's cached key check makes), parse the
+JSON body, then in one transaction on a persistent psycopg2 connection: the upsert and the
+select `bar` runs, and answer the rows as JSON.
 """
 
+import hashlib
 import json
 import os
 from urllib.parse import urlsplit
 
 import psycopg2
+import redis
 
 UPSERT = (
     'INSERT INTO "example_user" ("name", "email") VALUES (%s, %s) '
@@ -26,7 +29,13 @@ _connection = psycopg2.connect(
 )
 
 
+_redis = redis.Redis.from_url(os.environ["REDIS_URL"])
+_key_prefix = f"{os.environ.get('CACHE_KEY_PREFIX', 'dbapi')}:1:apiclient:"
+
+
 def application(environ, start_response):
+    key = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ")
+    _redis.get(_key_prefix + hashlib.sha256(key.encode()).hexdigest())
     length = int(environ.get("CONTENT_LENGTH") or 0)
     payload = json.loads(environ["wsgi.input"].read(length) or b"{}")
     name, email = payload.get("name", "x"), payload.get("email")

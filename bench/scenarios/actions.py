@@ -18,8 +18,8 @@ end
 
 
 def prepare(scenario: Scenario) -> None:
-    from apps.accounts.api_keys import create_api_client
-    from apps.accounts.models import ApiClient
+    from apps.actions.clients import create_api_client
+    from apps.actions.models import ApiClient
 
     ApiClient.objects.filter(name="bench").delete()
     _, key = create_api_client(name="bench")

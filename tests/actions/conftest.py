@@ -7,7 +7,7 @@ import json
 import pytest
 from django.db import connection
 
-from apps.accounts.api_keys import create_api_client
+from apps.actions.clients import create_api_client
 from tests.actions import testing_module  # noqa: F401  (registers the "testing" module)
 
 

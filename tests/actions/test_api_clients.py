@@ -14,9 +14,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.accounts.api_keys import create_api_client
 from apps.accounts.credentials import secret_digest
-from apps.accounts.models import ApiClient
+from apps.actions.clients import create_api_client
+from apps.actions.models import ApiClient
 from tests.actions.conftest import ActionCaller
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def run_command(*args: str) -> tuple[str, str]:
 def stored_values() -> str:
     """Every column of every API client row, as text: where a leaked key would show."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM accounts_apiclient")
+        cursor.execute("SELECT * FROM actions_apiclient")
         return repr(cursor.fetchall())
 
 
@@ -113,7 +113,7 @@ def test_revoking_works_while_the_cache_is_down(staff_client, call, redis_down):
     assert call("example/foo", {"name": "ana"}).status_code == 200
     api_client = ApiClient.objects.get()
     response = staff_client.post(
-        "/admin/accounts/apiclient/",
+        "/admin/actions/apiclient/",
         {"action": "revoke", "_selected_action": [api_client.pk]},
     )
     assert response.status_code == 302
@@ -126,7 +126,7 @@ def test_revoking_works_while_the_cache_is_down(staff_client, call, redis_down):
 
 def test_admin_creates_a_client_and_shows_its_key_once(staff_client, client):
     response = staff_client.post(
-        "/admin/accounts/apiclient/add/",
+        "/admin/actions/apiclient/add/",
         {"name": "mobile-app", "is_active": "on", "allowed_modules": ["example"]},
     )
     assert response.status_code == 200
@@ -137,7 +137,7 @@ def test_admin_creates_a_client_and_shows_its_key_once(staff_client, client):
     assert "shown only this once" in response.content.decode()
     assert key not in stored_values()
     # Not shown again: neither on the client's page nor in the list.
-    for page in ["/admin/accounts/apiclient/", f"/admin/accounts/apiclient/{created.pk}/change/"]:
+    for page in ["/admin/actions/apiclient/", f"/admin/actions/apiclient/{created.pk}/change/"]:
         assert key.split(".")[1].encode() not in staff_client.get(page).content
     answer = ActionCaller(client, key)("example/foo", {"name": "ana"})
     assert answer.status_code == 200
@@ -147,7 +147,7 @@ def test_admin_restriction_applies_at_once(staff_client, call):
     assert call("example/foo", {"name": "ana"}).status_code == 200  # cached as allowed
     api_client = ApiClient.objects.get()
     response = staff_client.post(
-        f"/admin/accounts/apiclient/{api_client.pk}/change/",
+        f"/admin/actions/apiclient/{api_client.pk}/change/",
         {"name": api_client.name, "is_active": "on", "allowed_modules": ["testing"]},
     )
     assert response.status_code == 302
@@ -159,7 +159,7 @@ def test_admin_revoke_action_applies_at_once(staff_client, call):
     assert call("example/foo", {"name": "ana"}).status_code == 200
     api_client = ApiClient.objects.get()
     response = staff_client.post(
-        "/admin/accounts/apiclient/",
+        "/admin/actions/apiclient/",
         {"action": "revoke", "_selected_action": [api_client.pk]},
         follow=True,
     )
@@ -171,7 +171,7 @@ def test_admin_unticking_active_revokes(staff_client, call):
     call("example/foo", {"name": "ana"})
     api_client = ApiClient.objects.get()
     staff_client.post(
-        f"/admin/accounts/apiclient/{api_client.pk}/change/", {"name": api_client.name}
+        f"/admin/actions/apiclient/{api_client.pk}/change/", {"name": api_client.name}
     )
     assert ApiClient.objects.get().is_active is False
     assert call("example/foo", {"name": "ana"}).status_code == 401
@@ -180,14 +180,14 @@ def test_admin_unticking_active_revokes(staff_client, call):
 def test_admin_deleting_a_client_refuses_its_key_at_once(staff_client, call):
     call("example/foo", {"name": "ana"})
     api_client = ApiClient.objects.get()
-    staff_client.post(f"/admin/accounts/apiclient/{api_client.pk}/delete/", {"post": "yes"})
+    staff_client.post(f"/admin/actions/apiclient/{api_client.pk}/delete/", {"post": "yes"})
     assert not ApiClient.objects.exists()
     assert call("example/foo", {"name": "ana"}).status_code == 401
 
 
 def test_admin_lists_clients_with_prefix_and_modules(staff_client):
     create_api_client(name="billing", allowed_modules=["example"])
-    page = staff_client.get("/admin/accounts/apiclient/").content.decode()
+    page = staff_client.get("/admin/actions/apiclient/").content.decode()
     client_row = ApiClient.objects.get()
     assert "billing" in page
     assert client_row.key_prefix in page

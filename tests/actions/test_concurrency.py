@@ -8,7 +8,7 @@ import pytest
 from django.db import connection, connections
 from django.test import Client
 
-from apps.accounts.api_keys import create_api_client
+from apps.actions.clients import create_api_client
 from apps.example.models import ExampleUser
 
 

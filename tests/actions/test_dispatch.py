@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from apps.accounts.api_keys import create_api_client, revoke_api_client
-from apps.accounts.models import ApiClient
+from apps.actions.clients import create_api_client, revoke_api_client
+from apps.actions.models import ApiClient
 from tests.actions.conftest import ActionCaller
 from tests.problems import assert_problem
 
@@ -168,13 +168,32 @@ def test_json_with_a_charset_is_accepted(call):
 
 @pytest.mark.parametrize(
     "body",
-    ['{"name": "ana"', "", "not json", '{"name": NaN}', b"\xff\xfe{}", "[" * 100_000],
-    ids=["truncated", "empty", "text", "nan", "not-utf8", "nested-too-deep"],
+    ['{"name": "ana"', "", "not json", b"\xff\xfe{}", "[" * 100_000],
+    ids=["truncated", "empty", "text", "not-utf8", "nested-too-deep"],
 )
 def test_malformed_json_is_400(call, example_rows, body):
     body_json = assert_problem(call("example/bar", body), 400)
     assert "not valid JSON" in body_json["detail"]
     assert example_rows() == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"name": NaN}', '{"name": Infinity}', '{"name": -Infinity}', '{"name": 1e999999}'],
+    ids=["nan", "infinity", "minus-infinity", "overflowing"],
+)
+def test_a_number_json_cannot_carry_is_400_naming_its_field(call, example_rows, body):
+    errors = assert_problem(call("example/bar", body), 400)["errors"]
+    assert errors == {"name": ["Enter a finite number: JSON has no NaN or Infinity."]}
+    assert example_rows() == []
+
+
+def test_a_non_finite_number_deep_in_the_input_is_named_where_it_is(call):
+    body = '{"name": "ana", "extra": {"values": [1, 2.5, 1e400]}}'
+    errors = assert_problem(call("example/bar", body), 400)["errors"]
+    assert errors == {
+        "extra": {"values": {"2": ["Enter a finite number: JSON has no NaN or Infinity."]}}
+    }
 
 
 @pytest.mark.parametrize("body", ["[]", '["ana"]', '"ana"', "42", "null", "true"])

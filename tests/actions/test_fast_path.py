@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import RequestFactory
 
-from apps.actions.wsgi import ActionsFastPath, actions_fast_path
-from apps.core.wsgi import ApiHandler
+from apps.actions.wsgi import ActionsRoute
+from apps.core.wsgi import ApiHandler, FastPaths
 from tests.servers import call_wsgi
 
 # The fast path and Django share the database connection, which the fast path closes when a
@@ -27,6 +28,10 @@ REQUESTS = {
     "invalid input": ("post", "/actions/example/bar", {"email": "not-an-email"}, "key"),
     "not json": ("post", "/actions/example/bar", "name=ana", "key"),
 }
+
+
+def fast_path(application):
+    return FastPaths(application, [ActionsRoute()])
 
 
 def environ(method: str, path: str, body, key: str | None, *, request_id: str) -> dict:
@@ -58,9 +63,7 @@ def test_the_fast_path_answers_as_django_does(name, transactional_db, api_key_va
     method, path, body, key = REQUESTS[name]
     key = api_key_value if key == "key" else key
     django = call_wsgi(ApiHandler(), environ(method, path, body, key, request_id="r-django"))
-    fast = call_wsgi(
-        ActionsFastPath(ApiHandler()), environ(method, path, body, key, request_id="r-fast")
-    )
+    fast = call_wsgi(fast_path(ApiHandler()), environ(method, path, body, key, request_id="r-fast"))
     django, fast = comparable(django, "r-django"), comparable(fast, "r-fast")
     if isinstance(django[2], dict) and "request_id" in django[2]:
         assert (django[2].pop("request_id"), fast[2].pop("request_id")) == ("r-django", "r-fast")
@@ -71,7 +74,7 @@ def test_security_headers_are_the_api_handlers(api_key_value, settings):
     request = environ(
         "post", "/actions/example/foo", {"name": "ana"}, api_key_value, request_id="h"
     )
-    _, headers, _ = call_wsgi(ActionsFastPath(ApiHandler()), request)
+    _, headers, _ = call_wsgi(fast_path(ApiHandler()), request)
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == settings.SECURE_REFERRER_POLICY
     assert "Set-Cookie" not in headers
@@ -79,7 +82,7 @@ def test_security_headers_are_the_api_handlers(api_key_value, settings):
 
 def test_client_errors_are_logged_as_django_logs_them(log_lines):
     request = environ("post", "/actions/example/foo", {}, None, request_id="logged-401")
-    status, _, _ = call_wsgi(ActionsFastPath(ApiHandler()), request)
+    status, _, _ = call_wsgi(fast_path(ApiHandler()), request)
     assert status.startswith("401")
     [line] = log_lines(logger="django.request")
     assert line["message"] == "Unauthorized: /actions/example/foo"
@@ -87,7 +90,7 @@ def test_client_errors_are_logged_as_django_logs_them(log_lines):
     assert line["status_code"] == 401
 
 
-@pytest.mark.parametrize("application", [ApiHandler, lambda: ActionsFastPath(ApiHandler())])
+@pytest.mark.parametrize("application", [ApiHandler, lambda: fast_path(ApiHandler())])
 def test_a_host_outside_allowed_hosts_is_refused(api_key_value, application):
     request = environ(
         "post", "/actions/example/foo", {"name": "ana"}, api_key_value, request_id="x"
@@ -99,13 +102,21 @@ def test_a_host_outside_allowed_hosts_is_refused(api_key_value, application):
 
 def test_other_paths_go_on(api_key_value):
     request = RequestFactory().get("/health/live").environ
-    status, _, body = call_wsgi(ActionsFastPath(ApiHandler()), request)
+    status, _, body = call_wsgi(fast_path(ApiHandler()), request)
     assert (status, json.loads(body)) == ("200 OK", {"status": "ok"})
 
 
-def test_it_can_be_turned_off(settings):
-    settings.ACTIONS_FAST_PATH = False
-    handler = ApiHandler()
-    assert actions_fast_path(handler) is handler
-    settings.ACTIONS_FAST_PATH = True
-    assert isinstance(actions_fast_path(handler), ActionsFastPath)
+def test_a_middleware_the_fast_path_does_not_reproduce_stops_the_start_up(settings):
+    settings.API_MIDDLEWARE = [*settings.API_MIDDLEWARE, "tests.actions.test_fast_path.Unknown"]
+    with pytest.raises(ImproperlyConfigured, match=r"tests\.actions\.test_fast_path\.Unknown"):
+        fast_path(ApiHandler())
+
+
+class Unknown:
+    """A middleware the fast path knows nothing of."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)

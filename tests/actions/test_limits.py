@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from apps.accounts.api_keys import create_api_client
+from apps.actions.clients import create_api_client
 from tests.servers import gunicorn
 
 

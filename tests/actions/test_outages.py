@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from django.db import connection
 
-from apps.accounts.api_keys import create_api_client
+from apps.actions.clients import create_api_client
 from tests.servers import free_port, gunicorn, project_env
 
 

@@ -10,8 +10,8 @@ import urllib.request
 
 import pytest
 
-from apps.accounts.api_keys import create_api_client
-from apps.core.request_id import reset_request_id, set_request_id
+from apps.actions.clients import create_api_client
+from apps.core.request_id import request_id_scope
 from apps.core.upstreams import UpstreamError, UpstreamTimeout, close_upstreams, upstream
 from tests.http_upstream import http_upstream
 from tests.problems import PROBLEM
@@ -36,9 +36,8 @@ def flask(settings):
 @pytest.fixture
 def request_id():
     """Pretend to be serving a request with a known id."""
-    token = set_request_id("upstream-test-1")
-    yield "upstream-test-1"
-    reset_request_id(token)
+    with request_id_scope("upstream-test-1") as request_id:
+        yield request_id
 
 
 # --- The client -----------------------------------------------------------------------------

@@ -14,13 +14,15 @@ import urllib.error
 import urllib.request
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import call_command
 from django.db import connection
 from django.test import RequestFactory
 
+from apps.core.wsgi import FastPaths
 from apps.hits.models import HitCounter
-from apps.hits.wsgi import HitsFastPath, hits_fast_path
+from apps.hits.wsgi import HitsRoute
 from tests.hits.conftest import in_background, in_threads
 from tests.servers import PROJECT_DIR, cache_at, call_wsgi, free_port, gunicorn, project_env
 
@@ -29,10 +31,14 @@ from tests.servers import PROJECT_DIR, cache_at, call_wsgi, free_port, gunicorn,
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def fast_path(application):
+    return FastPaths(application, [HitsRoute()])
+
+
 def same_answers(environ_for) -> tuple[tuple, tuple]:
     """Django's answer, then the fast path's, to the same request (counting two hits)."""
     django = call_wsgi(WSGIHandler(), environ_for())
-    fast = call_wsgi(HitsFastPath(WSGIHandler()), environ_for())
+    fast = call_wsgi(fast_path(WSGIHandler()), environ_for())
     return django, fast
 
 
@@ -97,13 +103,13 @@ def test_the_fast_path_refuses_a_host_that_is_not_allowed_as_django_does():
 def test_the_fast_path_counts_into_the_database_when_redis_is_down(settings, dead_redis_url):
     settings.CACHES = cache_at(dead_redis_url)
     environ = RequestFactory().get("/", headers={"X-Request-ID": "down-0"}).environ
-    status, headers, body = call_wsgi(HitsFastPath(WSGIHandler()), environ)
+    status, headers, body = call_wsgi(fast_path(WSGIHandler()), environ)
     assert (status, body, headers["X-Request-ID"]) == ("200 OK", b"Hits: 1", "down-0")
     assert HitCounter.objects.get(name="root").total == 1
 
 
 def test_the_fast_path_passes_every_other_request_to_django():
-    application = HitsFastPath(WSGIHandler())
+    application = fast_path(WSGIHandler())
     live = call_wsgi(application, RequestFactory().get("/health/live").environ)
     assert (live[0], json.loads(live[2])) == ("200 OK", {"status": "ok"})
     post = call_wsgi(
@@ -118,22 +124,25 @@ def test_the_fast_path_closes_a_database_connection_past_its_age_as_django_does(
     settings, dead_redis_url
 ):
     settings.CACHES = cache_at(dead_redis_url)  # so that the hit uses the database
-    application = HitsFastPath(WSGIHandler())
+    application = fast_path(WSGIHandler())
     call_wsgi(application, RequestFactory().get("/").environ)
-    assert connection.connection is not None  # kept for the next request (CONN_MAX_AGE)
+    kept = connection.connection
+    assert kept is not None  # kept for the next request (CONN_MAX_AGE)
+    call_wsgi(application, RequestFactory().get("/").environ)
+    assert connection.connection is kept
     connection.close_at = time.monotonic() - 1
     call_wsgi(application, RequestFactory().get("/").environ)
-    assert connection.connection is None
+    assert kept.closed  # past its age: replaced, as Django's request signals would
 
 
 def test_the_fast_path_accounts_for_every_middleware_in_the_settings():
-    assert isinstance(hits_fast_path(WSGIHandler()), HitsFastPath)
+    fast_path(WSGIHandler())  # does not raise
 
 
-def test_a_middleware_the_fast_path_does_not_know_turns_it_off(settings):
+def test_a_middleware_the_fast_path_does_not_know_stops_the_start_up(settings):
     settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.gzip.GZipMiddleware"]
-    django = WSGIHandler()
-    assert hits_fast_path(django) is django
+    with pytest.raises(ImproperlyConfigured, match=r"GZipMiddleware.*HITS_FAST_PATH=false"):
+        fast_path(WSGIHandler())
 
 
 # --- Under gunicorn -------------------------------------------------------------------------------
@@ -216,7 +225,7 @@ def test_under_gunicorn_a_dead_redis_is_logged_as_json_with_the_request_id(
     assert HitCounter.objects.get(name="root").total == 1
 
 
-def test_under_gunicorn_without_redis_and_database_root_is_a_500_problem(tmp_path, dead_redis_url):
+def test_under_gunicorn_without_redis_and_database_root_is_a_503_problem(tmp_path, dead_redis_url):
     log = tmp_path / "gunicorn.log"
     env = project_env(
         DEBUG="false",  # Django's debug page would show the traceback, by design
@@ -225,13 +234,14 @@ def test_under_gunicorn_without_redis_and_database_root_is_a_500_problem(tmp_pat
     )
     with log.open("w") as stdout, gunicorn(env=env, stdout=stdout) as url:
         status, headers, body = get(f"{url}/", **{"X-Request-ID": "all-down-1"})
-    assert status == 500
+    assert status == 503
+    assert headers["Retry-After"]
     assert headers["Content-Type"] == "application/problem+json"
     assert headers["X-Request-ID"] == "all-down-1"
     problem = json.loads(body)
     assert problem["request_id"] == "all-down-1"
     assert "Traceback" not in body.decode()
     records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    [error] = [r for r in records if r["level"] == "ERROR"]
+    [error] = [r for r in records if r["level"] == "ERROR" and "exc_info" in r]
     assert error["request_id"] == "all-down-1"
     assert "OperationalError" in error["exc_info"]

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from apps.accounts.api_keys import create_api_client
+from apps.actions.clients import create_api_client
 from apps.rpc.client import ActionsClient
 from apps.rpc.server import Server, build_server
 from protos.dbapi.v1 import actions_pb2_grpc

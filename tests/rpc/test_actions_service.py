@@ -10,8 +10,8 @@ import grpc
 import pytest
 from django.db import connection
 
-from apps.accounts.api_keys import create_api_client, revoke_api_client
-from apps.accounts.models import ApiClient
+from apps.actions.clients import create_api_client, revoke_api_client
+from apps.actions.models import ApiClient
 from apps.rpc.client import ActionCallError, ActionsClient
 from protos.dbapi.v1 import actions_pb2
 from tests.http_upstream import http_upstream
@@ -208,6 +208,14 @@ def test_the_same_input_gets_the_same_errors_as_over_http(rpc, client, api_key, 
     assert error.code == Code.INVALID_ARGUMENT
     assert without_request_id(error.problem) == without_request_id(over_http.json())
     assert names_stored() == []  # rolled back, both ways
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_a_number_json_cannot_carry_is_invalid_argument_naming_its_field(rpc, number):
+    error = call_error(rpc, "example", "bar", name=number)
+    assert error.code == Code.INVALID_ARGUMENT
+    assert error.errors == {"name": ["Enter a finite number: JSON has no NaN or Infinity."]}
+    assert names_stored() == []
 
 
 def test_a_stream_validates_its_input_the_same_way(rpc):

@@ -23,7 +23,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
-from apps.accounts.api_keys import create_api_client
+from apps.actions.clients import create_api_client
 from apps.rpc.client import ActionCallError, ActionsClient
 from apps.rpc.server import build_server
 from apps.rpc.values import to_struct

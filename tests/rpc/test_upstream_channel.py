@@ -6,7 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from apps.core.request_id import reset_request_id, set_request_id
+from apps.core.request_id import request_id_scope
 from apps.core.upstreams import UpstreamError, UpstreamTimeout, close_upstreams, upstream_channel
 from apps.rpc.client import ActionCallError, ActionsClient
 from tests.servers import free_port
@@ -30,11 +30,8 @@ def upstreams(settings, target, api_key):
 
 def test_a_named_grpc_upstream_gets_the_token_and_the_request_id(upstreams, log_lines):
     assert upstream_channel("dbapi") is upstream_channel("dbapi")
-    token = set_request_id("upstream-grpc-1")
-    try:
+    with request_id_scope("upstream-grpc-1"):
         result = ActionsClient(upstream_channel("dbapi")).call("example", "foo", name="ana")
-    finally:
-        reset_request_id(token)
     assert result["name"] == "ana"  # authorised by the upstream's token alone
     # The server's own log line, written in its thread, carries the id the caller passed on.
     [served] = log_lines(logger="apps.rpc.calls", request_id="upstream-grpc-1")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.accounts.api_keys import create_api_client
-from apps.accounts.models import ApiClient
+from apps.actions.clients import create_api_client
+from apps.actions.models import ApiClient
 from apps.actions.registry import registry
 
 

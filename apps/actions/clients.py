@@ -3,8 +3,12 @@
 A key is `<prefix>.<secret>`: a 12-character random prefix, stored in clear to find the row, and
 a 256-bit random secret. Only the SHA-256 digest of the whole key is stored; a password hasher's
 deliberate slowness would add hundreds of milliseconds to every call and buys nothing for a
-random 256-bit value. A verified key is cached by its digest, so a call costs one cache read and
-no query; revoking or changing a client drops its entry at once.
+random 256-bit value.
+
+A verified key is cached by its digest for API_KEY_CACHE_SECONDS, so a call costs one cache read
+and no query. Revoking or changing a client drops its entry at once; when the cache cannot be
+reached at that moment (Redis restarting, paused, cut off), the entry still ends with its short
+lifetime, so a revocation never waits on the cache for longer than that.
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.accounts.credentials import secret_digest
 from apps.core.cache import cache_or
 
-from .credentials import secret_digest
 from .models import ApiClient
 
 PREFIX_LENGTH = 12
@@ -69,23 +73,31 @@ def assign_new_key(client: ApiClient) -> str:
     return key
 
 
-def forget_api_client(client: ApiClient) -> None:
+def forget_api_client(client: ApiClient) -> bool:
     """Drop the client's cached verification so that a change (revocation, modules) applies now.
 
     Deleted again once the change commits, in case a call verified the old row and cached it
-    in between.
+    in between. Returns False when the cache could not be reached: the change then applies when
+    the entry's lifetime (API_KEY_CACHE_SECONDS) ends.
     """
     if not client.key_hash:
-        return
+        return True
     cache_key = _cache_key(client.key_hash)
-    cache_or(None, cache.delete, cache_key)
-    transaction.on_commit(lambda: cache_or(None, cache.delete, cache_key))
+    reached = cache_or(False, _delete, cache_key)
+    transaction.on_commit(lambda: cache_or(False, _delete, cache_key))
+    return reached
 
 
-def revoke_api_client(client: ApiClient) -> None:
+def _delete(cache_key: str) -> bool:
+    cache.delete(cache_key)
+    return True
+
+
+def revoke_api_client(client: ApiClient) -> bool:
+    """Revoke the client's key; False when the cache could not be told (see forget_api_client)."""
     client.is_active = False
     client.save(update_fields=["is_active"])
-    forget_api_client(client)
+    return forget_api_client(client)
 
 
 def authenticate_key(key: str) -> Caller | None:

@@ -1,0 +1,100 @@
+"""Bodies sent with `Transfer-Encoding: chunked` (no Content-Length) are read like any other, up
+to their endpoint's limit, under gunicorn (#12.5)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from apps.actions.clients import create_api_client
+from tests.servers import gunicorn
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+MiB = 1024 * 1024
+
+
+def chunked_post(
+    base_url: str, path: str, *, headers: dict[str, str], body: bytes, chunk: int = 64 * 1024
+) -> tuple[int, dict[str, str], bytes, int]:
+    """POST `body` in chunks while reading the answer; returns status, headers, body, and how
+    many bytes of the request body the server let through before answering."""
+    host, port = base_url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    sock.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n{head}\r\n".encode()
+    )
+    sent = [0]
+
+    def send() -> None:
+        try:
+            for start in range(0, len(body), chunk):
+                piece = body[start : start + chunk]
+                sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+                sent[0] += len(piece)
+            sock.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass  # the server answered and closed: it reads no more
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    with sock:
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        answer = response.read()
+    sender.join(timeout=10)
+    return response.status, dict(response.getheaders()), answer, sent[0]
+
+
+@pytest.fixture
+def server():
+    with gunicorn() as base_url:
+        yield base_url
+
+
+def test_a_chunked_action_call_is_read_whole(server):
+    _, key = create_api_client(name="chunked")
+    status, _, body, _ = chunked_post(
+        server,
+        "/actions/example/foo",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        body=json.dumps({"name": "ana", "email": "ana@example.com"}).encode(),
+        chunk=5,
+    )
+    assert status == 200, body
+    assert json.loads(body)["email"] == "ana@example.com"
+
+
+@pytest.mark.parametrize("size", [2 * MiB, 20 * MiB], ids=["2MiB", "20MiB"])
+def test_a_chunked_body_over_the_limit_is_413_and_not_read_on(server, size):
+    _, key = create_api_client(name=f"chunked-{size}")
+    status, headers, body, sent = chunked_post(
+        server,
+        "/actions/example/foo",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        body=b'{"name": "' + b"a" * size + b'"}',
+    )
+    assert status == 413
+    assert headers["Content-Type"] == "application/problem+json"
+    assert json.loads(body)["detail"] == "The body may be at most 1048576 bytes."
+    if size > 10 * MiB:
+        assert sent < size  # the server answered without taking the rest
+
+
+def test_a_chunked_login_reads_its_fields(server):
+    get_user_model().objects.create_user("chunky", password="a long pass phrase 7")
+    status, _, body, _ = chunked_post(
+        server,
+        "/api/v1/auth/token",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps({"username": "chunky", "password": "a long pass phrase 7"}).encode(),
+        chunk=7,
+    )
+    assert status == 201, body
+    assert json.loads(body)["token"]
