@@ -1,9 +1,14 @@
-# dbapi: `make run` serves the embedded default on :8000; `make test` runs every check.
+# dbapi: `make run` serves the embedded default on 127.0.0.1:8000 (or HOST and PORT);
+# `make test` runs every check.
 # Both set themselves up (virtualenv, packages) on a fresh machine with Python 3.11.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
+
+# Where `make run` serves: `make run PORT=8300`, `make run HOST=0.0.0.0 PORT=8300`.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 # The suite runs against the real servers on this machine; pytest creates its own databases.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dbapi
@@ -15,7 +20,7 @@ PYTEST_ARGS ?=
 .PHONY: run test lint check-django services install install-dev migrate bench bench-grpc clean protos
 
 run: install migrate
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: export DATABASE_URL = $(TEST_DATABASE_URL)
 test: export REDIS_URL = $(TEST_REDIS_URL)

@@ -29,12 +29,36 @@ LOCAL = ENVIRONMENT == "local"
 
 # --- Core -----------------------------------------------------------------------------------------
 
+# Outside local, a key anyone could know is refused at start-up, not merely warned about by
+# `check --deploy`: sessions, password resets and signed values would be forgeable with it.
+SECRET_KEY_MIN_LENGTH = 50
+
+
+def _refuse_known_secret_key(key: str) -> None:
+    """Raise when the key is short, Django's insecure kind, or copied from an .env.example."""
+    advice = 'e.g. python -c "import secrets; print(secrets.token_urlsafe(50))"'
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is {len(key)} characters long; set it to {SECRET_KEY_MIN_LENGTH} or "
+            f"more random characters, {advice}."
+        )
+    if key.startswith("django-insecure-"):
+        raise ImproperlyConfigured(f"SECRET_KEY is Django's insecure kind; set it, {advice}.")
+    for example in sorted(BASE_DIR.glob("env/*/.env.example")):
+        if key in example.read_text():
+            raise ImproperlyConfigured(
+                f"SECRET_KEY is the published example value of "
+                f"{example.relative_to(BASE_DIR)}; set your own, {advice}."
+            )
+
+
 if LOCAL:
     SECRET_KEY = env("SECRET_KEY", default="django-insecure-local-only-do-not-use-in-production")
 else:
     SECRET_KEY = env("SECRET_KEY", default="")
     if not SECRET_KEY:
         raise ImproperlyConfigured(f"SECRET_KEY must be set when ENVIRONMENT={ENVIRONMENT}.")
+    _refuse_known_secret_key(SECRET_KEY)
 
 DEBUG = env.bool("DEBUG", default=LOCAL)
 if DEBUG and not LOCAL:
