@@ -1,6 +1,6 @@
-"""Staff manage authenticators and backup codes in the admin (never seeing a secret they did not
-ask for), show a new authenticator's QR code to a person at a desk, and reset or unlock a
-person's second factor."""
+"""Staff manage authenticators, backup codes and passkeys in the admin (never seeing a secret
+they did not ask for), show a new authenticator's QR code to a person at a desk, and reset or
+unlock a person's second factor."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ from apps.accounts.admin import PersonAdmin
 from apps.accounts.models import User
 
 from . import services
-from .models import BackupCodeDevice, SealedTOTPDevice, SecondFactorLock
+from .models import BackupCodeDevice, Passkey, SealedTOTPDevice, SecondFactorLock
+from .passkeys import services as passkey_services
 from .qr import qr_svg
 
-# django-otp's own devices keep their secrets in clear: migration 0002 moved them into this app's
+# django-otp's own devices keep their secrets in clear: migration 0003 moved them into this app's
 # sealed ones, and no screen should make new ones.
 admin.site.unregister(PlainTOTPDevice)
 admin.site.unregister(StaticDevice)
@@ -180,3 +181,37 @@ class SecondFactorLockAdmin(admin.ModelAdmin):
     @admin.action(description="Unlock their second factor", permissions=["view"])
     def unlock(self, request, queryset):
         unlock_people(self, request, User.objects.filter(second_factor_lock__in=queryset))
+
+
+@admin.register(Passkey)
+class PasskeyAdmin(admin.ModelAdmin):
+    """Staff see each person's passkeys and remove them (delete); only the person adds them,
+    from their browser or the app. Nothing here shows a credential id or a public key."""
+
+    list_display = ["name", "user", "passwordless", "created_at", "last_used_at", "sign_count"]
+    list_filter = ["passwordless", "created_at", "last_used_at"]
+    search_fields = ["user__username", "name"]
+    list_select_related = ["user"]
+    fields = [
+        "user",
+        "name",
+        "passwordless",
+        "aaguid",
+        "transports",
+        "sign_count",
+        "created_at",
+        "last_used_at",
+        "throttling_failure_count",
+        "throttling_failure_timestamp",
+    ]
+    readonly_fields = [field for field in fields if field != "name"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def delete_model(self, request, obj):
+        passkey_services.remove_passkey(passkey=obj)
+
+    def delete_queryset(self, request, queryset):
+        for passkey in queryset:
+            passkey_services.remove_passkey(passkey=passkey)

@@ -1,6 +1,6 @@
 """The mobile API, under /api/v1/."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import api, api_devices
 
@@ -19,4 +19,5 @@ urlpatterns = [
     path("otp/backup-codes", api_devices.BackupCodesView.as_view(), name="backup-codes"),
     path("otp/verify", api.VerifyView.as_view(), name="verify"),
     path("otp/check/<str:token>", api.CheckView.as_view(), name="check"),
+    path("", include("apps.twofactor.passkeys.api_urls")),
 ]

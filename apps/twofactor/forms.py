@@ -250,7 +250,7 @@ class ReauthenticateForm(Throttleable, forms.Form):
     def __init__(self, *args, request: HttpRequest, **kwargs):
         super().__init__(*args, **kwargs)
         self.request = request
-        if not selectors.has_second_factor(user=request.user):
+        if not selectors.has_code_factor(user=request.user):
             del self.fields["code"]
 
     def clean(self):

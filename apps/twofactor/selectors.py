@@ -76,6 +76,14 @@ def enrolment_required(*, user: User) -> bool:
     return covered_by_policy(user=user) and not has_second_factor(user=user)
 
 
+def has_code_factor(*, user: User) -> bool:
+    """The person can type a code: a confirmed authenticator app, or backup codes."""
+    return (
+        SealedTOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        or BackupCode.objects.filter(device__user=user, device__confirmed=True).exists()
+    )
+
+
 @dataclass(frozen=True)
 class Overview:
     """What the two-factor page shows."""

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django_otp import device_classes, devices_for_user
-from django_otp.models import Device
+from django_otp.models import Device, ThrottlingMixin
 from django_otp.oath import TOTP
 
 from apps.accounts.models import User, UserToken
@@ -238,10 +238,11 @@ def unlock_second_factor(*, user: User) -> bool:
     with transaction.atomic():
         was_locked = SecondFactorLock.objects.filter(user=user, locked_at__isnull=False).exists()
         SecondFactorLock.objects.filter(user=user).update(consecutive_failures=0, locked_at=None)
-        for model in (SealedTOTPDevice, BackupCodeDevice):
-            model.objects.filter(user=user).update(
-                throttling_failure_count=0, throttling_failure_timestamp=None
-            )
+        for model in device_classes():
+            if issubclass(model, ThrottlingMixin):
+                model.objects.filter(user=user).update(
+                    throttling_failure_count=0, throttling_failure_timestamp=None
+                )
     if was_locked:
         events.record("unlocked", user=user, by="staff")
     return was_locked

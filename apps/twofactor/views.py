@@ -31,8 +31,11 @@ from django_otp import login as otp_login
 
 from apps.accounts.models import User
 
-from . import reauth, selectors, services
-from .forms import CodeForm, ConfirmDeviceForm, EnrolmentForm, LoginForm, ReauthenticateForm
+from . import events, reauth, selectors, services
+from .forms import ConfirmDeviceForm, EnrolmentForm, LoginForm, ReauthenticateForm
+from .passkeys import selectors as passkey_selectors
+from .passkeys.challenges import session_binding
+from .passkeys.forms import AddPasskeyForm, PasskeyForm, form_status, second_factor_forms
 from .qr import qr_svg
 from .sealing import seal, unseal
 
@@ -62,14 +65,14 @@ def _with_next(url: str, next_url: str) -> str:
 
 
 def _page(request: HttpRequest, template: str, context: dict, *, form=None) -> HttpResponse:
-    """The page; 429 with Retry-After when its form was refused for too many attempts, 403 when
-    the person's second factor is locked."""
-    response = render(request, template, context)
+    """The page; 429 with Retry-After when its form was refused for too many attempts, 400 when
+    the browser's passkey answer was refused (`form_status`), 403 when the person's second
+    factor is locked."""
+    response = render(request, template, context, status=form_status(form))
     retry_after = getattr(form, "retry_after", None)
     if retry_after is not None:
-        response.status_code = 429
         response["Retry-After"] = str(retry_after)
-    elif form is not None and form.errors and _locked(form):
+    elif form is not None and form.is_bound and form.errors and _locked(form):
         response.status_code = 403
     return response
 
@@ -145,7 +148,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
     form = LoginForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         return _after_password(request, user=form.user, next_url=next_url)
-    return _page(request, "twofactor/login.html", {"form": form, "next": next_url}, form=form)
+    context = {"form": form, "next": next_url, "passkey_form": PasskeyForm(binding="")}
+    return _page(request, "twofactor/login.html", context, form=form)
 
 
 def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpResponse:
@@ -171,15 +175,15 @@ def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpR
 @never_cache
 @require_http_methods(PAGE_METHODS)
 def login_code_view(request: HttpRequest) -> HttpResponse:
-    """The second step: a code for the person who gave their password (or who is logged in but
-    not yet verified by a device)."""
-    user = _code_step_user(request)
+    """The second step: a passkey (offered first) or a code for the person who gave their
+    password (or who is logged in but not yet verified by a device)."""
+    user = code_step_user(request)
     if user is None:
         if request.user.is_authenticated:  # nothing to verify
             return redirect(_next_url(request))
         messages.info(request, "Log in with your password first.")
         return redirect(_with_next(reverse("twofactor:login"), _next_url(request)))
-    form = CodeForm(request.POST or None, user=user)
+    code_form, passkey_form, form = second_factor_forms(request, user=user)
     if request.method == "POST" and form.is_valid():
         pending = request.session.pop(PENDING_LOGIN, None)
         if pending is not None:
@@ -187,11 +191,19 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
         otp_login(request, form.device)
         reauth.mark_session(request)  # a code was just entered
         return redirect(_next_url(request))
-    context = {"form": form, "next": _next_url(request), "person": user}
+    context = {
+        "form": code_form,
+        "passkey_form": passkey_form,
+        "has_codes": selectors.has_code_factor(user=user),
+        "next": _next_url(request),
+        "person": user,
+    }
     return _page(request, "twofactor/login_code.html", context, form=form)
 
 
-def _code_step_user(request: HttpRequest) -> User | None:
+def code_step_user(request: HttpRequest) -> User | None:
+    """Who the second step of a login is for: the person logged in but not verified, or the one
+    who gave their password within OTP_LOGIN_TIMEOUT; None when there is no such step."""
     if request.user.is_authenticated:
         if request.user.is_verified() or not selectors.has_second_factor(user=request.user):
             return None
@@ -214,8 +226,21 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @second_factor_checked
 def overview_view(request: HttpRequest) -> HttpResponse:
-    context = {"overview": selectors.overview(user=request.user)}
-    return render(request, "twofactor/overview.html", context)
+    return render_overview(request)
+
+
+def render_overview(
+    request: HttpRequest, *, add_passkey_form: AddPasskeyForm | None = None, status: int = 200
+) -> HttpResponse:
+    """The two-factor page, with the "Add a passkey" form as posted when it was refused."""
+    context = {
+        "overview": selectors.overview(user=request.user),
+        "passkeys": passkey_selectors.passkeys(user=request.user),
+        "add_passkey_form": add_passkey_form or AddPasskeyForm(binding="", user=request.user),
+        # Adding a factor needs the re-authentication window: outside it, "Confirm it's you".
+        "reauthenticated": reauth.session_is_recent(request),
+    }
+    return render(request, "twofactor/overview.html", context, status=status)
 
 
 @sensitive_post_parameters("code")
@@ -335,16 +360,25 @@ def backup_codes_view(request: HttpRequest) -> HttpResponse:
 # --- Confirm it's you -----------------------------------------------------------------------------
 
 
-@sensitive_post_parameters("password", "code")
+@sensitive_post_parameters("password", "code", "passkey")
 @never_cache
 @enrolment_page
 @require_http_methods(PAGE_METHODS)
 def reauthenticate_view(request: HttpRequest) -> HttpResponse:
-    """ "Confirm it's you": the password or a current code again before factors change, then
-    back to the page that asked."""
+    """ "Confirm it's you": the password, a current code or a passkey again before factors
+    change, then back to the page that asked."""
     data = request.POST if request.method == "POST" else None
-    form = ReauthenticateForm(data, request=request)
-    if request.method == "POST" and form.is_valid():
+    by_passkey = data is not None and "passkey" in data
+    form = ReauthenticateForm(None if by_passkey else data, request=request)
+    passkey_form = None
+    if by_passkey or passkey_selectors.has_passkey(user=request.user):
+        binding = session_binding(request.session)
+        passkey_form = PasskeyForm(data if by_passkey else None, binding=binding, user=request.user)
+    posted = passkey_form if by_passkey else form
+    if request.method == "POST" and posted.is_valid():
+        if by_passkey:
+            reauth.mark_session(request)
+            events.record("reauthenticated", user=request.user, by="passkey")
         return redirect(_next_url(request))
-    context = {"form": form, "next": _next_url(request)}
-    return _page(request, "twofactor/reauthenticate.html", context, form=form)
+    context = {"form": form, "passkey_form": passkey_form, "next": _next_url(request)}
+    return _page(request, "twofactor/reauthenticate.html", context, form=posted)

@@ -11,7 +11,7 @@ import pytest
 import time_machine
 
 from apps.accounts.models import UserToken
-from apps.twofactor.models import BackupCode, SealedTOTPDevice
+from apps.twofactor.models import BackupCode, Passkey, SealedTOTPDevice
 from tests.problems import assert_problem
 
 from .conftest import (
@@ -105,6 +105,28 @@ def test_after_the_window_a_change_needs_the_password_or_a_code_again(
     until = dt.datetime.fromisoformat(answer.json()["reauthenticated_until"])
     assert until == START + dt.timedelta(seconds=2 * WINDOW + 1)
     assert call(client, method, path, token, body).status_code in (201, 204)
+
+
+def test_registering_a_passkey_after_the_window_needs_it_again(client, clock, device):
+    token = verified_token(client, device)
+    later(clock, WINDOW + 1)
+    options = "/api/v1/passkeys/register/options"
+    assert_problem(call(client, "post", options, token), 403, type="reauthentication-required")
+    assert reauthenticate(client, token, password=PASSWORD).json()["status"] is True
+    assert call(client, "post", options, token).json()["challenge"]
+
+
+def test_removing_a_passkey_after_the_window_needs_it_again(client, clock, device):
+    key = Passkey.objects.create(
+        user=device.user, name="Key", credential_id=b"id", public_key=b"pk", user_handle=b"h"
+    )
+    token = verified_token(client, device)
+    later(clock, WINDOW + 1)
+    path = f"/api/v1/passkeys/{key.pk}"
+    assert_problem(call(client, "delete", path, token), 403, type="reauthentication-required")
+    assert Passkey.objects.filter(pk=key.pk).exists()
+    assert reauthenticate(client, token, code=code_for(device, steps=1)).json()["status"] is True
+    assert call(client, "delete", path, token).status_code == 204
 
 
 def test_confirming_an_enrolment_after_the_window_needs_it_again(client, clock, person):

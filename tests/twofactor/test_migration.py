@@ -1,4 +1,4 @@
-"""Migration 0002 seals the secrets of devices enrolled with django-otp's own models: run from the
+"""Migration 0003 seals the secrets of devices enrolled with django-otp's own models: run from the
 old state with Django's migration executor, then used through the API as before."""
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from .conftest import PASSWORD, bearer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE = [("twofactor", "0001_initial")]
-# The apps 0002 reads from, as they stood then.
+BEFORE = [("twofactor", "0002_sealed_second_factor")]
+# The apps 0003 reads from, as they stood then.
 OLD_APPS = [*BEFORE, ("otp_totp", "0003_add_timestamps"), ("otp_static", "0003_add_timestamps")]
-SEALED = [("twofactor", "0002_seal_django_otp_secrets")]
+SEALED = [("twofactor", "0003_seal_django_otp_secrets")]
 KEY = bytes(range(1, 21))  # the 20-byte key a phone enrolled with before the migration
 ENROLLED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -36,7 +36,7 @@ def migrate(targets) -> MigrationExecutor:
 
 @pytest.fixture
 def old_state():
-    """The database before 0002, with the apps as they were then; every app migrated back to
+    """The database before 0003, with the apps as they were then; every app migrated back to
     its latest state afterwards."""
     executor = migrate(BEFORE)
     yield executor.loader.project_state(OLD_APPS).apps

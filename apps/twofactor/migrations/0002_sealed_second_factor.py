@@ -8,10 +8,9 @@ import apps.twofactor.sealing
 
 
 class Migration(migrations.Migration):
-    initial = True
-
     dependencies = [
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ("twofactor", "0001_passkeys"),
     ]
 
     operations = [

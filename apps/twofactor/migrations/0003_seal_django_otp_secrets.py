@@ -91,7 +91,7 @@ def unseal_secrets(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("twofactor", "0001_initial"),
+        ("twofactor", "0002_sealed_second_factor"),
         ("otp_totp", "0003_add_timestamps"),
         ("otp_static", "0003_add_timestamps"),
     ]
