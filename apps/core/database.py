@@ -1,40 +1,27 @@
 """How long a request waits for PostgreSQL: a database that stops answering is given up on.
 
-A frozen or partitioned server keeps its TCP connections open and ACKed, so libpq would wait
-for its answer forever (keepalives and `tcp_user_timeout` never fire) and gunicorn would kill the
-worker. Instead, psycopg2 runs libpq in non-blocking mode with `wait()` as its wait callback
-(psycopg2's "green" mode, set up by `install()`): every wait for the server (connecting, a
-statement's answer, a COMMIT) goes through `wait()`, which gives up once the server has been
-silent too long. psycopg2 then closes the connection, so it is never handed to another request,
-and `DatabaseTimeout` is raised: Django wraps it in an OperationalError, and the problem mapping
-(apps.core.problems) answers 503 with `Retry-After` (gRPC: UNAVAILABLE).
+A frozen or partitioned server keeps its TCP connections open and ACKed: libpq would wait for
+it forever (keepalives and `tcp_user_timeout` never fire) and gunicorn would kill the worker.
+So psycopg2 runs libpq in non-blocking mode with `wait()` as its wait callback (`install()`):
+every wait for the server (connecting, a statement's answer, a COMMIT) goes through it, and it
+gives up once the server has been silent too long. psycopg2 then closes the connection (never
+handed to another request), and `DatabaseTimeout` becomes, through Django's OperationalError and
+apps.core.problems, a 503 with `Retry-After` (gRPC: UNAVAILABLE).
 
-How long is too long belongs to the request (apps.core.scope sets it for every request and
-call), narrowed by blocks inside it:
+How long is too long belongs to the request: the request scope sets `timeout(DB_TIMEOUT)` (and
+a gRPC call's deadline), blocks inside narrow it with `deadline()` or widen it for long
+statements with `statement_allowance()`. Once a request gave up on a server, its later waits
+for it (a rollback, a reconnection) give up at once. Outside a request (commands, the shell)
+statements take as long as they take; connecting is bounded by the connection's
+`connect_timeout` (DB_CONNECT_TIMEOUT), which libpq leaves to the callback in this mode.
 
-- `timeout(seconds)`: how long one wait may stay silent (the request scope: DB_TIMEOUT);
-- `deadline(seconds)`: no wait in the block lasts past this many seconds from now
-  (`/health/ready`; a gRPC call's own deadline);
-- `statement_allowance(seconds)`: statements in the block may be silent for up to `seconds`,
-  plus the timeout for the server to report their end, as long as the server answers a probe
-  (`SELECT 1` on a new connection within PROBE_SECONDS) each time the timeout passes: a live
-  server running a long statement is waited for; a frozen one is given up on.
+Given up on before the COMMIT was sent, nothing is committed: the server rolls back when it
+finds the connection closed. After, or on a writing statement outside a transaction, the server
+may still apply it: `DatabaseTimeout.outcome_unknown`, and the 503 does not claim that nothing
+changed.
 
-Once a request has given up on a server, its later waits for that server (the rollback, an error
-page's session) give up at once, so the whole request answers within the timeout.
-
-Outside a request (management commands, the shell) statements are waited for as long as they
-take, as before; connecting is bounded by the connection's `connect_timeout`
-(DB_CONNECT_TIMEOUT), which libpq does not apply by itself in non-blocking mode.
-
-Given up after COMMIT was sent, or on a statement outside a transaction (which commits itself),
-the outcome is unknown: the server may still apply it when it answers again.
-`DatabaseTimeout.outcome_unknown` says so, and the answer does not claim that nothing changed.
-In a transaction before COMMIT, nothing is committed: the server rolls back when it finds the
-connection closed.
-
-One limit of psycopg2's non-blocking mode: COPY (`cursor.copy_from`, `copy_to`, `copy_expert`)
-raises ProgrammingError.
+A limit of psycopg2's non-blocking mode: its COPY methods (`copy_from`, `copy_to`,
+`copy_expert`) raise ProgrammingError.
 """
 
 from __future__ import annotations
@@ -55,7 +42,6 @@ PROBE_SECONDS = 2.0
 
 _POLL_OK = extensions.POLL_OK
 _POLL_READ = extensions.POLL_READ
-_POLL_WRITE = extensions.POLL_WRITE
 _STATUS_READY = extensions.STATUS_READY  # no transaction yet: a BEGIN is what it waits for
 _STATUS_BEGIN = extensions.STATUS_BEGIN  # in a transaction
 _STATUS_PREPARED = extensions.STATUS_PREPARED  # in a two-phase commit

@@ -67,5 +67,6 @@ def test_a_call_gives_up_on_a_frozen_database_at_its_deadline(own_postgres):
                     except ActionCallError as refused:  # the worker is still busy
                         refusals.add(refused.code)
     assert late.value.code == Code.DEADLINE_EXCEEDED
-    assert served == {"name": "no-database", "email": None, "time": served["time"]}
+    assert served is not None, f"no call served while the worker waited: {refusals}"
+    assert served["name"] == "no-database"
     assert refusals <= {Code.DEADLINE_EXCEEDED, Code.RESOURCE_EXHAUSTED}
