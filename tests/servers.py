@@ -89,6 +89,16 @@ def call_wsgi(application, environ: dict) -> tuple[str, dict[str, str], bytes]:
     return answer["status"], answer["headers"], body
 
 
+def wait_until(condition, *, timeout: float = 10.0, interval: float = 0.05) -> None:
+    """Wait for `condition()` to hold, checking every `interval`; fail after `timeout` seconds
+    (a bound on a wait, not a measurement: what the test asserts is the condition)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{condition.__name__} never held within {timeout} s")
+        time.sleep(interval)
+
+
 def wait_for_http(url: str, *, timeout: float = 20.0, process: subprocess.Popen | None = None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import caches
@@ -51,31 +52,46 @@ def _check_cache(alias: str) -> None:
         raise RuntimeError("a value written to the cache could not be read back")
 
 
+def _outcome(name: str, check: Callable[[str], None], alias: str) -> str:
+    """ "ok", or "unavailable" (logged) when the check raised."""
+    try:
+        check(alias)
+    except Exception as exc:
+        logger.warning("Readiness check %s failed: %s", name, exc.__class__.__name__)
+        return "unavailable"
+    return "ok"
+
+
 @never_cache
 @require_safe
 def ready(request: HttpRequest) -> HttpResponse:
-    """Every database and cache answers; otherwise 503 naming each one that did not."""
-    checks = [(f"database:{alias}", _check_database, alias) for alias in settings.DATABASES]
-    checks += [(f"cache:{alias}", _check_cache, alias) for alias in settings.CACHES]
-    results, failed = {}, []
-    for name, check, alias in checks:
-        try:
-            check(alias)
-        except Exception as exc:
-            logger.warning("Readiness check %s failed: %s", name, exc.__class__.__name__)
-            results[name] = "unavailable"
-            failed.append(name)
-        else:
-            results[name] = "ok"
+    """503 only when a database does not answer: nothing can be served without one. A cache
+    that is down is reported (status "degraded") but never makes the pod unready, since every
+    path works without Redis and taking every pod out of service for it would stop them all."""
+    databases = {
+        f"database:{alias}": _outcome(f"database:{alias}", _check_database, alias)
+        for alias in settings.DATABASES
+    }
+    cache_checks = {
+        f"cache:{alias}": _outcome(f"cache:{alias}", _check_cache, alias)
+        for alias in settings.CACHES
+    }
+    checks = {**databases, **cache_checks}
+    failed = [name for name, outcome in databases.items() if outcome != "ok"]
     if failed:
-        return problem(503, detail=f"Not ready: {', '.join(failed)} unavailable.", checks=results)
-    return json_response({"status": "ok", "checks": results})
+        return problem(503, detail=f"Not ready: {', '.join(failed)} unavailable.", checks=checks)
+    degraded = any(outcome != "ok" for outcome in cache_checks.values())
+    return json_response({"status": "degraded" if degraded else "ok", "checks": checks})
 
 
-# --- Error handlers for non-DRF views (config.urls handler400/403/404/500) ---
+# --- Error handlers for non-DRF views (config.urls handler400/403/404/500, CSRF_FAILURE_VIEW) ---
 
 
 def _wants_html(request: HttpRequest) -> bool:
+    """A browser on a page gets an HTML page; API paths answer problem+json to everyone, browsers
+    included, as their clients parse errors whatever they asked for."""
+    if request.path_info.startswith(tuple(settings.API_PATH_PREFIXES)):
+        return False
     preferred = request.get_preferred_type([PROBLEM_CONTENT_TYPE, "application/json", "text/html"])
     return preferred == "text/html"
 
@@ -106,6 +122,12 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     return _error(request, 403, "You are not allowed to do this.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's CSRF refusal as the project's 403 (its own page has inline style, which the CSP
+    refuses)."""
+    return _error(request, 403, "The form was too old or came from elsewhere: reload the page.")
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
