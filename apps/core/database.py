@@ -39,6 +39,9 @@ from psycopg2 import extensions
 
 # Seconds the probe of a silent server gets to connect and answer `SELECT 1`.
 PROBE_SECONDS = 2.0
+# Seconds a wait may outlast the caller's deadline: a live server cancels the statement at that
+# deadline itself (the actions' statement_timeout) and keeps the connection, so it goes first.
+DEADLINE_GRACE_SECONDS = 1.0
 
 _POLL_OK = extensions.POLL_OK
 _POLL_READ = extensions.POLL_READ
@@ -103,7 +106,10 @@ class _Within:
 
 def timeout(seconds: float, *, within: float | None = None) -> _Within:
     """Serve a request inside the block: a wait for the database silent for `seconds` gives up,
-    and none lasts past `within` seconds from now when given (a gRPC call's time remaining)."""
+    and, when the caller waits `within` seconds at most (a gRPC call's time remaining), none
+    lasts more than DEADLINE_GRACE_SECONDS past that."""
+    if within is not None:
+        within += DEADLINE_GRACE_SECONDS
     return _Within(Patience(timeout=seconds, deadline=_deadline_in(within)))
 
 
