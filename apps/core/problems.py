@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponse
+from psycopg2.errors import LockNotAvailable
 from rest_framework import exceptions
 from rest_framework.settings import api_settings
 
@@ -209,12 +210,15 @@ def problem_for_exception(exc: BaseException) -> ProblemDocument | None:
 
 
 def database_problem(exc: BaseException) -> DatabaseUnavailable:
-    """The 503 for a database that failed or did not answer in time (apps.core.database), logged;
-    it says that nothing was changed unless what was waited for may still take effect."""
-    timeout = exc if isinstance(exc, DatabaseTimeout) else exc.__cause__
-    if isinstance(timeout, DatabaseTimeout):  # a known cause: no traceback
-        logger.error("Database unavailable: %s", timeout)
-        return DatabaseOutcomeUnknown() if timeout.outcome_unknown else DatabaseUnavailable()
+    """The 503 for a database that failed, did not answer in time (apps.core.database) or kept
+    a lock past lock_timeout, logged; it says that nothing was changed unless what was waited for
+    may still take effect."""
+    cause = exc if isinstance(exc, DatabaseTimeout) else exc.__cause__
+    if isinstance(cause, DatabaseTimeout | LockNotAvailable):  # known causes: no traceback
+        logger.error("Database unavailable: %s", str(cause).strip())
+        if isinstance(cause, DatabaseTimeout) and cause.outcome_unknown:
+            return DatabaseOutcomeUnknown()
+        return DatabaseUnavailable()
     logger.error("Database unavailable: %s", exc.__class__.__name__, exc_info=exc)
     return DatabaseUnavailable()
 

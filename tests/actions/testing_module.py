@@ -5,7 +5,6 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.actions import Db, registry
-from apps.core.database import statement_allowance
 
 actions = registry.module("testing")
 
@@ -106,17 +105,3 @@ def rows_then_fail(db: Db):
     yield {"n": 1}
     yield {"n": 2}
     raise RuntimeError("the cursor broke after two rows")
-
-
-class LongStatementSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    seconds = serializers.FloatField(min_value=0, max_value=10)
-    allowance = serializers.FloatField(min_value=0, max_value=30)
-
-
-@actions.action("long_statement", input=LongStatementSerializer, using="default")
-def long_statement(db: Db, name: str, seconds: float, allowance: float):
-    """Insert `name`, then run a statement silent for `seconds`, allowed to take `allowance`."""
-    db.insert("example_user", {"name": name})
-    with statement_allowance(allowance):
-        db.execute("SELECT pg_sleep(%(seconds)s)", {"seconds": seconds})

@@ -11,10 +11,11 @@ import threading
 import urllib.error
 import urllib.request
 
+import psycopg2
 import pytest
 
 from apps.core import database
-from tests.servers import PROJECT_DIR, gunicorn
+from tests.servers import PROJECT_DIR, database_url, gunicorn
 
 
 def get_page(url: str, *, timeout: float = 20, **headers: str):
@@ -100,3 +101,19 @@ def test_a_command_gives_up_connecting_to_a_frozen_server_after_db_connect_timeo
         )
     assert result.returncode != 0
     assert "OperationalError" in result.stderr
+
+
+@pytest.mark.django_db
+def test_a_statement_silent_past_its_allowance_is_given_up_on():
+    """A live server that keeps a statement silent past its allowance (and does not cancel it
+    itself): given up on after the allowance and the timeout, the connection closed."""
+    connection = psycopg2.connect(database_url())
+    connection.autocommit = True
+    with (
+        database.timeout(0.5),
+        database.statement_allowance(1),
+        pytest.raises(database.DatabaseTimeout),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT pg_sleep(4)")
+    assert connection.closed
