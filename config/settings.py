@@ -167,6 +167,13 @@ DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=5)
 # would cost every request a round trip; after a database restart, the first call on each ended
 # connection answers 503 with nothing committed, to be retried, and the connection is replaced.
 DB_CONN_HEALTH_CHECKS = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
+# Seconds a request or gRPC call waits for a database that does not answer (connecting, or silent
+# in the middle of a statement) before it gives up, closes the connection and answers 503: a
+# frozen or partitioned server never closes its connections (apps/core/database.py). Statements
+# given a longer allowance are waited for while the server answers probes.
+DB_TIMEOUT = env.float("DB_TIMEOUT", default=10.0)
+# Seconds /health/ready waits for its databases, in all: under the readiness probe's timeout.
+HEALTH_DB_TIMEOUT = env.float("HEALTH_DB_TIMEOUT", default=2.0)
 
 
 def _database(url: str) -> dict:
