@@ -11,10 +11,10 @@ import itertools
 
 import pytest
 import schemathesis
-from schemathesis.config import SchemathesisConfig
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from hypothesis import HealthCheck, settings
+from schemathesis.config import SchemathesisConfig
 
 from apps.accounts.tokens import issue_user_token
 from apps.actions.clients import create_api_client

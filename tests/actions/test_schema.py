@@ -57,7 +57,7 @@ def test_the_batch_and_the_call_headers_are_documented(schema):
     assert set(batch["responses"]) == {"200", *ERRORS}
     bar = schema["paths"]["/actions/example/bar"]["post"]
     sent = {p["name"] for p in bar["parameters"] if p["in"] == "header"}
-    assert {"Idempotency-Key", "Prefer", "Accept"} <= sent
+    assert {"Idempotency-Key", "Prefer"} <= sent
     answered = set(bar["responses"]["200"]["headers"])
     assert {
         "Idempotent-Replayed",
