@@ -170,6 +170,13 @@ DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=5)
 # would cost every request a round trip; after a database restart, the first call on each ended
 # connection answers 503 with nothing committed, to be retried, and the connection is replaced.
 DB_CONN_HEALTH_CHECKS = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
+# Seconds a request or gRPC call waits for a database that does not answer (connecting, or silent
+# in the middle of a statement) before it gives up, closes the connection and answers 503: a
+# frozen or partitioned server never closes its connections (apps/core/database.py). Statements
+# given a longer allowance are waited for while the server answers probes.
+DB_TIMEOUT = env.float("DB_TIMEOUT", default=10.0)
+# Seconds /health/ready waits for its databases, in all: under the readiness probe's timeout.
+HEALTH_DB_TIMEOUT = env.float("HEALTH_DB_TIMEOUT", default=2.0)
 
 
 def _database(url: str) -> dict:
@@ -298,7 +305,7 @@ REST_FRAMEWORK = {
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.negotiation.CredentialsFirstNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.openapi.AutoSchema",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -306,6 +313,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Database actions, TOTP two-factor authentication and a hit counter.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies get components of their own (`PersonRequest`), with what input alone has
+    # (minLength, patterns); answers keep the plain names.
+    "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

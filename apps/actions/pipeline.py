@@ -29,8 +29,10 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from apps.accounts.credentials import bearer_credential
+from apps.core import database
 from apps.core.json import dumps, non_finite_errors
 from apps.core.problems import DocumentedProblem, Problem, document_for_exception
+from apps.core.serializers import StringField
 
 from . import idempotency, rates, sql
 from .clients import Caller, authenticate_key
@@ -257,12 +259,15 @@ class Work:
     def _limit(self, alias: str, *, seconds: float) -> None:
         if self.options.deadline is not None:
             seconds = min(seconds, max(0.001, self.options.deadline - time.monotonic()))
+        # Past DB_TIMEOUT, the statements are waited for while the server answers probes.
+        self.stack.enter_context(database.statement_allowance(seconds))
         milliseconds = max(1, math.ceil(seconds * 1000))
         connection = connections[alias]
         if connection.vendor != "postgresql" or self.timeouts.get(alias) == milliseconds:
             return
         with connection.cursor() as cursor:
-            cursor.execute(sql.SQL_STATEMENT_TIMEOUT, [milliseconds])
+            lock_milliseconds = max(1, math.ceil(settings.DB_TIMEOUT * 1000))
+            cursor.execute(sql.SQL_STATEMENT_TIMEOUT, [str(milliseconds), str(lock_milliseconds)])
         self.timeouts[alias] = milliseconds
 
 
@@ -363,8 +368,8 @@ def _whole(result: Any) -> Any:
 
 
 class _BatchItem(serializers.Serializer):
-    module = serializers.CharField()
-    action = serializers.CharField()
+    module = StringField()
+    action = StringField()
     input = serializers.DictField(required=False, default=dict)
 
 

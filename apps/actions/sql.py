@@ -32,5 +32,8 @@ RETURNING id
 
 SQL_PRUNE_ANSWERS = "DELETE FROM actions_idempotencyrecord WHERE expires_at <= %s"
 
-# PostgreSQL only: the statements of the rest of the transaction may run this long (ms).
-SQL_STATEMENT_TIMEOUT = "SET LOCAL statement_timeout = %s"
+# PostgreSQL only: the statements of the rest of the transaction may run this long (ms), and
+# wait this long for a lock (ms): a lock that never comes is a 503 within DB_TIMEOUT.
+SQL_STATEMENT_TIMEOUT = (
+    "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)"
+)

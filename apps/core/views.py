@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import caches
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from . import database
 from .json import json_response
-from .problems import PROBLEM_CONTENT_TYPE, problem, server_error
+from .problems import (
+    PROBLEM_CONTENT_TYPE,
+    problem,
+    problem_for_exception,
+    problem_response,
+    server_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +37,8 @@ def live(request: HttpRequest) -> HttpResponse:
 def _check_database(alias: str) -> None:
     connection = connections[alias]
     try:
-        with connection.cursor() as cursor:
+        # A probe that times out gets the pod restarted: a silent database is unready sooner.
+        with database.deadline(settings.HEALTH_DB_TIMEOUT), connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception:
         connection.close()  # do not hand a broken connection to the next request
@@ -89,8 +98,22 @@ def _wants_html(request: HttpRequest) -> bool:
 
 def _error(request: HttpRequest, status: int, detail: str) -> HttpResponse:
     if _wants_html(request):
-        return render(request, "error.html", {"status": status, "detail": detail}, status=status)
+        return _error_page(request, status, detail)
     return problem(status, detail=detail)
+
+
+def _error_page(
+    request: HttpRequest, status: int, detail: str | None, headers: dict[str, str] | None = None
+) -> HttpResponse:
+    """The HTML error page, rendered without the context processors: they may read the session
+    or the user, and an error page must not need the database (it may be why there is one)."""
+    content = render_to_string(
+        "error.html", {"status": status, "detail": detail, "request": request}
+    )
+    response = HttpResponse(content, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -112,7 +135,18 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def server_error_page(request: HttpRequest) -> HttpResponse:
-    # Django logs the exception itself before calling this handler.
+    """An uncaught exception: a known problem's status (the database unavailable is a 503 with
+    `Retry-After`, logged once by the mapping), else a 500, which Django logs with its traceback.
+    """
+    exc = sys.exception()  # the exception Django is handling while it calls this handler
+    document = problem_for_exception(exc) if exc is not None else None
+    if document is None or document.status < 500:
+        if _wants_html(request):
+            return _error_page(request, 500, None)
+        return server_error()
     if _wants_html(request):
-        return render(request, "error.html", {"status": 500, "detail": None}, status=500)
-    return server_error()
+        response = _error_page(request, document.status, document.detail, document.headers)
+    else:
+        response = problem_response(document)
+    response._has_been_logged = True  # the mapping logged it, without a traceback to repeat
+    return response

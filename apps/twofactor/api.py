@@ -10,7 +10,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import exceptions, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -30,9 +35,12 @@ from .authentication import TokenWithTOTPDevicesAuthentication
 from .permissions import EnrolledIfRequired
 from .problems import THROTTLED_DETAIL, WrongCredentials, code_refused
 from .serializers import (
+    CODE_PATTERN,
+    CodeProofSerializer,
     CodeSerializer,
     CredentialsSerializer,
     IssuedTokenSerializer,
+    PasswordProofSerializer,
     ReauthenticatedSerializer,
     ReauthenticateSerializer,
     StatusSerializer,
@@ -126,7 +134,12 @@ class ReauthenticateView(APIView):
         "issued). Send `password` or `code`; `status` says whether it was accepted, and an "
         "accepted one opens a new window. An accepted code also verifies the token. Wrong "
         "passwords and codes are throttled (429 with Retry-After) as at login.",
-        request=ReauthenticateSerializer,
+        # One or the other, as the document says (oneOf); the view checks it with one serializer.
+        request=PolymorphicProxySerializer(
+            component_name="Reauthentication",
+            serializers=[PasswordProofSerializer, CodeProofSerializer],
+            resource_type_field_name=None,
+        ),
         responses={
             200: ReauthenticatedSerializer,
             **problem_responses(
@@ -211,6 +224,14 @@ class CheckView(VerifyView):
         description="The same as POST otp/verify, with the code in the path.",
         request=None,
         auth=USER_TOKEN_AUTH,
+        parameters=[
+            OpenApiParameter(
+                "token",
+                {"type": "string", "minLength": 6, "maxLength": 32, "pattern": CODE_PATTERN},
+                OpenApiParameter.PATH,
+                description="A code from the authenticator app (6 digits), or a backup code.",
+            )
+        ],
         responses={
             200: StatusSerializer,
             **problem_responses(400, 401, 403, 429, s403=FORBIDDEN_CODES),

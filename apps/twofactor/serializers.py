@@ -5,12 +5,14 @@ from __future__ import annotations
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
+from apps.core.serializers import StringField
+
 from .models import SealedTOTPDevice
 
 
 class CredentialsSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=1024, trim_whitespace=False)
+    username = StringField(max_length=150)
+    password = StringField(max_length=1024)
 
 
 class IssuedTokenSerializer(serializers.Serializer):
@@ -33,10 +35,9 @@ CODE_PATTERN = r"^[A-Za-z0-9]+(?:[ -][A-Za-z0-9]+)*$"
 
 
 class CodeSerializer(serializers.Serializer):
-    token = serializers.CharField(
+    token = StringField(
         min_length=6,
         max_length=32,
-        trim_whitespace=False,
         validators=[
             RegexValidator(CODE_PATTERN, message="This is not a code: letters and digits only.")
         ],
@@ -49,7 +50,7 @@ class StatusSerializer(serializers.Serializer):
 
 
 class NewDeviceRequestSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=64, required=False, help_text="e.g. 'Work phone'.")
+    name = StringField(max_length=64, required=False, help_text="e.g. 'Work phone'.")
 
 
 class ReplacedDeviceSerializer(serializers.Serializer):
@@ -75,13 +76,36 @@ class NewDeviceSerializer(serializers.Serializer):
 class ReauthenticateSerializer(serializers.Serializer):
     """The password, or a code (from an authenticator, or a backup code): exactly one."""
 
-    password = serializers.CharField(max_length=1024, trim_whitespace=False, required=False)
-    code = serializers.CharField(min_length=6, max_length=32, required=False)
+    password = StringField(max_length=1024, required=False)
+    code = StringField(
+        min_length=6,
+        max_length=32,
+        required=False,
+        validators=[
+            RegexValidator(CODE_PATTERN, message="This is not a code: letters and digits only.")
+        ],
+        help_text="A code from the authenticator app (6 digits), or a backup code.",
+    )
 
     def validate(self, data: dict) -> dict:
         if ("password" in data) == ("code" in data):
             raise serializers.ValidationError("Send either `password` or `code`.")
         return data
+
+
+class PasswordProofSerializer(serializers.Serializer):
+    password = StringField(max_length=1024)
+
+
+class CodeProofSerializer(serializers.Serializer):
+    code = StringField(
+        min_length=6,
+        max_length=32,
+        validators=[
+            RegexValidator(CODE_PATTERN, message="This is not a code: letters and digits only.")
+        ],
+        help_text="A code from the authenticator app (6 digits), or a backup code.",
+    )
 
 
 class ReauthenticatedSerializer(serializers.Serializer):

@@ -36,9 +36,9 @@ def test_health_is_not_cached_by_proxies(client):
     assert "no-cache" in client.get("/health/live")["Cache-Control"]
 
 
-def get(url):
+def get(url, *, timeout: float = 10):
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status, response.headers, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, error.headers, json.loads(error.read())
@@ -75,3 +75,18 @@ def test_ready_is_503_naming_the_database_when_postgres_is_unreachable():
     assert body["checks"] == every_check(database_default="unavailable")
     assert "database:default" in body["detail"]
     assert live_status == 200
+
+
+@pytest.mark.slow
+def test_ready_gives_up_on_a_frozen_database_after_2_seconds(own_postgres):
+    """The readiness probe (timeoutSeconds: 3) gets its 503 from a frozen database well before
+    DB_TIMEOUT (10 s): the client gives up at 8 s."""
+    with gunicorn(env=own_postgres.env()) as base_url:
+        assert get(f"{base_url}/health/ready")[0] == 200  # the worker holds a connection
+        with own_postgres.cluster.frozen():
+            status, _, body = get(f"{base_url}/health/ready", timeout=8)
+        after, _, _ = get(f"{base_url}/health/ready")
+    assert status == 503
+    assert body["checks"]["database:default"] == "unavailable"
+    assert "database:default" in body["detail"]
+    assert after == 200
