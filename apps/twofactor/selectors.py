@@ -70,12 +70,6 @@ def covered_by_policy(*, user: User) -> bool:
     return policy == "all" or (policy == "staff" and (user.is_staff or user.is_superuser))
 
 
-def enrolment_required(*, user: User) -> bool:
-    """The policy covers the person and they have no second factor yet: enrolment is all they
-    may do."""
-    return covered_by_policy(user=user) and not has_second_factor(user=user)
-
-
 def has_code_factor(*, user: User) -> bool:
     """The person can type a code: a confirmed authenticator app, or backup codes."""
     return (
