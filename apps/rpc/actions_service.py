@@ -16,7 +16,7 @@ from apps.actions import pipeline
 from apps.core.json import JSONEncoder, NonFinite
 from protos.dbapi.v1 import actions_pb2, actions_pb2_grpc
 
-from .calls import Metadata, streaming, unary
+from .calls import invocation_metadata
 from .values import fill_value, from_struct
 
 # What the HTTP API's JSON writes for the types JSON lacks (datetimes, Decimals, UUIDs, bytes…).
@@ -24,35 +24,35 @@ _json_default = JSONEncoder().default
 
 
 class ActionsServicer(actions_pb2_grpc.ActionsServicer):
-    @unary("/dbapi.v1.Actions/Call")
     def Call(
-        self, request: actions_pb2.CallRequest, context: grpc.ServicerContext, *, metadata: Metadata
+        self, request: actions_pb2.CallRequest, context: grpc.ServicerContext
     ) -> actions_pb2.CallReply:
         """Run the action and answer its whole result."""
-        outcome = pipeline.perform(action_call(request, metadata))
+        outcome = pipeline.perform(action_call(request, context))
         reply = actions_pb2.CallReply()
         fill_value(reply.result, outcome.result, default=_json_default)
         return reply
 
-    @streaming("/dbapi.v1.Actions/Stream")
     def Stream(
-        self, request: actions_pb2.CallRequest, context: grpc.ServicerContext, *, metadata: Metadata
+        self, request: actions_pb2.CallRequest, context: grpc.ServicerContext
     ) -> Iterator[actions_pb2.Row]:
         """Run the action and send its result item by item, each as it is read.
 
-        The transaction stays open while the rows are sent; a client that goes away ends it
-        (rolled back) at once rather than when the rows run out.
+        The transaction stays open while the rows are sent; a client that goes away, or takes
+        nothing for GRPC_STREAM_IDLE_TIMEOUT, ends it (rolled back) at once.
         """
-        with contextlib.closing(pipeline.stream(action_call(request, metadata))) as items:
+        with contextlib.closing(pipeline.stream(action_call(request, context))) as items:
             for item in items:
                 row = actions_pb2.Row()
                 fill_value(row.value, item, default=_json_default)
                 yield row
 
 
-def action_call(request: actions_pb2.CallRequest, metadata: Metadata) -> pipeline.ActionCall:
+def action_call(
+    request: actions_pb2.CallRequest, context: grpc.ServicerContext
+) -> pipeline.ActionCall:
     return pipeline.ActionCall(
-        authorization=metadata.get("authorization"),
+        authorization=invocation_metadata(context).get("authorization"),
         module=request.module,
         action=request.action,
         decode=lambda: from_struct(request.params, non_finite=NonFinite),
