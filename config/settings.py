@@ -315,6 +315,10 @@ GRPC_STREAM_IDLE_TIMEOUT = env.float("GRPC_STREAM_IDLE_TIMEOUT", default=30.0)
 # The most items the demo service (api.Api, which needs no key) gives in one call; above it,
 # INVALID_ARGUMENT.
 GRPC_DEMO_MAX_LENGTH = env.int("GRPC_DEMO_MAX_LENGTH", default=100_000)
+if GRPC_MAX_STREAMS < 1 or GRPC_STREAM_IDLE_TIMEOUT <= 0:
+    raise ImproperlyConfigured(
+        "GRPC_MAX_STREAMS must be at least 1 and GRPC_STREAM_IDLE_TIMEOUT more than 0."
+    )
 # Seconds in-flight calls get to finish after SIGTERM; keep it under the orchestrator's grace.
 GRPC_GRACE_SECONDS = env.float("GRPC_GRACE_SECONDS", default=20.0)
 

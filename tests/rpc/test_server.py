@@ -431,6 +431,26 @@ def test_grpcserver_refuses_no_workers():
         call_command("grpcserver", workers=0)
 
 
+@pytest.mark.parametrize(
+    "setting",
+    [{"GRPC_MAX_STREAMS": "0"}, {"GRPC_STREAM_IDLE_TIMEOUT": "0"}],
+    ids=["no stream threads", "no idle timeout"],
+)
+def test_grpcserver_refuses_no_stream_threads_or_no_idle_timeout(setting):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "grpcserver", "--bind", f"127.0.0.1:{free_port()}"],
+        cwd=PROJECT_DIR,
+        env=project_env(**setting),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "GRPC_MAX_STREAMS must be at least 1 and GRPC_STREAM_IDLE_TIMEOUT more than 0" in (
+        result.stderr
+    )
+
+
 def test_grpcserver_says_when_its_address_is_taken():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
