@@ -1,9 +1,14 @@
-# dbapi: `make run` serves the embedded default on :8000; `make test` runs every check.
+# dbapi: `make run` serves the embedded default on 127.0.0.1:8000 (or HOST and PORT);
+# `make test` runs every check.
 # Both set themselves up (virtualenv, packages) on a fresh machine with Python 3.11.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
+
+# Where `make run` serves: `make run PORT=8300`, `make run HOST=0.0.0.0 PORT=8300`.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 # The suite runs against the real servers on this machine; pytest creates its own databases.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dbapi
@@ -12,10 +17,10 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 TEST_DATABASE_URL_REPORTING ?= $(TEST_DATABASE_URL)_reporting
 PYTEST_ARGS ?=
 
-.PHONY: run test lint check-django services install install-dev migrate bench bench-grpc clean protos
+.PHONY: run test lint check-django services install install-dev migrate bench bench-grpc bench-login-flood clean protos
 
 run: install migrate
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: export DATABASE_URL = $(TEST_DATABASE_URL)
 test: export REDIS_URL = $(TEST_REDIS_URL)
@@ -55,6 +60,17 @@ bench-grpc: export REDIS_URL = $(BENCH_REDIS_URL)
 bench-grpc: install-dev
 	$(PY) scripts/services.py
 	$(PY) -m bench.rpc
+
+# POST /actions/example/bar's p99 while 8 threads send wrong passwords to /api/v1/auth/token from
+# one address, against its p99 without them, same run (bench/login_flood.py).
+bench-login-flood: export BENCH_DATABASE_URL := $(BENCH_DATABASE_URL)
+bench-login-flood: export BENCH_REDIS_URL := $(BENCH_REDIS_URL)
+bench-login-flood: export DATABASE_URL = $(BENCH_DATABASE_URL)
+bench-login-flood: export REDIS_URL = $(BENCH_REDIS_URL)
+bench-login-flood: install-dev
+	scripts/system-packages.sh wrk
+	$(PY) scripts/services.py
+	$(PY) -m bench.login_flood
 
 # The gRPC modules generated from protos/*.proto are committed; this regenerates them after a
 # .proto changes (tests/rpc/test_protos.py fails while they are stale).

@@ -27,10 +27,14 @@ bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")]
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "sync"
 
-# A worker silent for `timeout` seconds is killed and replaced. On SIGTERM (docker stop, a
-# rolling update) workers finish their requests for up to `graceful_timeout` seconds; compose's
-# stop_grace_period and Kubernetes' terminationGracePeriodSeconds are longer than that.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# A worker silent for `timeout` seconds is killed and replaced: it must be longer than any wait
+# for the database a request may make (apps/core/database.py: DB_TIMEOUT, 10 s; a statement's
+# allowance, e.g. an action's 30 s, + DB_TIMEOUT + 2 s for the probe), so that a database that
+# stops answering costs a 503 rather than a worker. nginx's proxy_read_timeout (75 s) is longer.
+# On SIGTERM (docker stop, a rolling update) workers finish their requests for up to
+# `graceful_timeout` seconds; compose's stop_grace_period and Kubernetes'
+# terminationGracePeriodSeconds are longer than that.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "25"))
 # Idle seconds a kept-alive connection from the proxy stays open (threaded/async workers; the
 # sync worker closes after each response). Above nginx's upstream keepalive_timeout default.

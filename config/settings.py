@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -29,12 +30,36 @@ LOCAL = ENVIRONMENT == "local"
 
 # --- Core -----------------------------------------------------------------------------------------
 
+# Outside local, a key anyone could know is refused at start-up, not merely warned about by
+# `check --deploy`: sessions, password resets and signed values would be forgeable with it.
+SECRET_KEY_MIN_LENGTH = 50
+
+
+def _refuse_known_secret_key(key: str) -> None:
+    """Raise when the key is short, Django's insecure kind, or copied from an .env.example."""
+    advice = 'e.g. python -c "import secrets; print(secrets.token_urlsafe(50))"'
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is {len(key)} characters long; set it to {SECRET_KEY_MIN_LENGTH} or "
+            f"more random characters, {advice}."
+        )
+    if key.startswith("django-insecure-"):
+        raise ImproperlyConfigured(f"SECRET_KEY is Django's insecure kind; set it, {advice}.")
+    for example in sorted(BASE_DIR.glob("env/*/.env.example")):
+        if key in example.read_text():
+            raise ImproperlyConfigured(
+                f"SECRET_KEY is the published example value of "
+                f"{example.relative_to(BASE_DIR)}; set your own, {advice}."
+            )
+
+
 if LOCAL:
     SECRET_KEY = env("SECRET_KEY", default="django-insecure-local-only-do-not-use-in-production")
 else:
     SECRET_KEY = env("SECRET_KEY", default="")
     if not SECRET_KEY:
         raise ImproperlyConfigured(f"SECRET_KEY must be set when ENVIRONMENT={ENVIRONMENT}.")
+    _refuse_known_secret_key(SECRET_KEY)
 
 DEBUG = env.bool("DEBUG", default=LOCAL)
 if DEBUG and not LOCAL:
@@ -44,6 +69,7 @@ ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if LOCAL else []
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "apps.core.views.csrf_failure"
 
 INSTALLED_APPS = [
     # The admin, on a site that demands a second factor from staff (django-otp).
@@ -52,8 +78,12 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before whitenoise's and staticfiles' runserver: its own wraps theirs (request ids in the
+    # development server's lines).
+    "apps.core",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "csp",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -61,7 +91,6 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "apps.twofactor",
-    "apps.core",
     "apps.accounts",
     "apps.actions",
     "apps.example",
@@ -72,6 +101,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "apps.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # before whitenoise, so static files carry the policy too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -137,6 +167,13 @@ DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=5)
 # would cost every request a round trip; after a database restart, the first call on each ended
 # connection answers 503 with nothing committed, to be retried, and the connection is replaced.
 DB_CONN_HEALTH_CHECKS = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
+# Seconds a request or gRPC call waits for a database that does not answer (connecting, or silent
+# in the middle of a statement) before it gives up, closes the connection and answers 503: a
+# frozen or partitioned server never closes its connections (apps/core/database.py). Statements
+# given a longer allowance are waited for while the server answers probes.
+DB_TIMEOUT = env.float("DB_TIMEOUT", default=10.0)
+# Seconds /health/ready waits for its databases, in all: under the readiness probe's timeout.
+HEALTH_DB_TIMEOUT = env.float("HEALTH_DB_TIMEOUT", default=2.0)
 
 
 def _database(url: str) -> dict:
@@ -226,6 +263,9 @@ STORAGES = {
 # Behind nginx, which terminates TLS and sets X-Forwarded-Proto.
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Proxies whose X-Forwarded-For says who the client is (apps/core/client_address.py): addresses or
+# networks, or `*` for any peer. The variable gunicorn reads for X-Forwarded-Proto, same default.
+FORWARDED_ALLOW_IPS = env.list("FORWARDED_ALLOW_IPS", default=["127.0.0.1", "::1"])
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not LOCAL)
 SECURE_REDIRECT_EXEMPT = [r"^health/"]  # probes speak plain HTTP to the pod
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if LOCAL else 31536000)
@@ -234,6 +274,23 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not LOCAL)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not LOCAL)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not LOCAL)
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy on every answer of MIDDLEWARE (pages, the admin, Swagger UI, error
+# pages): scripts, styles, images and fonts from this site only, never inline, never a third
+# party. `data:` images are the icons Swagger UI's stylesheet carries.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- REST framework and the OpenAPI schema --------------------------------------------------------
 
@@ -241,6 +298,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.problems.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["apps.core.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JSONParser"],
+    # 401/403 before 406: who may call comes before what they accept (apps/core/negotiation.py).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.negotiation.CredentialsFirstNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -294,6 +353,19 @@ ACTIONS_MAX_BODY = env.int("ACTIONS_MAX_BODY", default=1024 * 1024)
 # How long a verified API key stays cached (seconds): also the longest a revocation can take when
 # the cache could not be told of it (Redis paused or restarting). One query per key and interval.
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=2)
+# Calls in one `POST /actions/batch` (gRPC Batch); and whether one batch may span several
+# databases (each committed on its own at the end: not atomic across them, hence off).
+ACTIONS_MAX_BATCH = env.int("ACTIONS_MAX_BATCH", default=100)
+ACTIONS_BATCH_MULTI_DB = env.bool("ACTIONS_BATCH_MULTI_DB", default=False)
+# Seconds an Idempotency-Key's answer is kept (`manage.py prune_idempotency_keys` drops older).
+ACTIONS_IDEMPOTENCY_SECONDS = env.int("ACTIONS_IDEMPOTENCY_SECONDS", default=86400)
+# Seconds an action's statements may run (PostgreSQL statement_timeout) unless the action
+# declares its own `timeout=`; past it the call is rolled back and answers 504.
+ACTIONS_STATEMENT_TIMEOUT = env.float("ACTIONS_STATEMENT_TIMEOUT", default=30.0)
+# The rate of API clients that have none of their own (e.g. 100/s, 6000/min); empty: no limit.
+ACTIONS_DEFAULT_RATE = env("ACTIONS_DEFAULT_RATE", default="")
+# Processes that share a client's rate when Redis cannot count it: each allows rate / this.
+ACTIONS_RATE_PROCESSES = env.int("ACTIONS_RATE_PROCESSES", default=2)
 
 # --- gRPC -----------------------------------------------------------------------------------------
 # `manage.py grpcserver` serves the actions (dbapi.v1.Actions) and the original api.Api over gRPC.
@@ -372,6 +444,38 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = env.bool("OTP_ADMIN_HIDE_SENSITIVE_DATA", defaul
 OTP_LOGIN_TIMEOUT = env.int("OTP_LOGIN_TIMEOUT", default=300)
 # Seconds a user token for the mobile API (POST /api/v1/auth/token) is valid.
 USER_TOKEN_LIFETIME = env.int("USER_TOKEN_LIFETIME", default=86400)
-# Wrong passwords for one username, within LOGIN_FAILURE_WINDOW seconds, before 429.
+# Password checks pass three limits before the (slow) password hasher runs; any of them answers
+# 429 with Retry-After instead (apps/twofactor/login_limits.py).
+# Wrong passwords for one username, within LOGIN_FAILURE_WINDOW seconds.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)
+# Wrong passwords from one client address (see FORWARDED_ALLOW_IPS), within LOGIN_ADDRESS_WINDOW
+# seconds; 0: no limit. Shared by every process through the cache.
+LOGIN_ADDRESS_LIMIT = env.int("LOGIN_ADDRESS_LIMIT", default=20)
+LOGIN_ADDRESS_WINDOW = env.int("LOGIN_ADDRESS_WINDOW", default=900)
+# Password hashes one process computes per second, whoever asks (a burst of
+# LOGIN_PROCESS_HASH_BURST at once), so that a flood from many addresses cannot take a worker's
+# whole time. 0: no limit.
+LOGIN_PROCESS_HASH_RATE = env.float("LOGIN_PROCESS_HASH_RATE", default=1.0)
+LOGIN_PROCESS_HASH_BURST = env.int("LOGIN_PROCESS_HASH_BURST", default=10)
+
+# --- Passkeys (WebAuthn, apps.twofactor.passkeys) -------------------------------------------------
+# The relying party: the domain passkeys are bound to (browsers sign it; they refuse an IP address
+# and any domain the page is not on) and the name authenticators show. Default: the first of
+# ALLOWED_HOSTS that is a domain, so locally `localhost`.
+_RP_HOSTS = [h.lstrip(".") for h in ALLOWED_HOSTS if h not in ("*",) and not h.startswith("[")]
+WEBAUTHN_RP_ID = env("WEBAUTHN_RP_ID", default=_RP_HOSTS[0] if _RP_HOSTS else "localhost")
+WEBAUTHN_RP_NAME = env("WEBAUTHN_RP_NAME", default="dbapi")
+# Origins whose assertions are accepted (scheme://host[:port] as browsers report them; native apps
+# report their own, e.g. android:apk-key-hash:…). Locally the development server's; elsewhere
+# https://<WEBAUTHN_RP_ID>.
+WEBAUTHN_ORIGINS = env.list(
+    "WEBAUTHN_ORIGINS",
+    default=(
+        ["http://localhost:8000", "http://127.0.0.1:8000"]
+        if LOCAL
+        else [f"https://{WEBAUTHN_RP_ID}"]
+    ),
+)
+# Seconds a registration or sign-in challenge can be answered; each is answered at most once.
+WEBAUTHN_CHALLENGE_SECONDS = env.int("WEBAUTHN_CHALLENGE_SECONDS", default=300)

@@ -1,12 +1,13 @@
-"""An authenticator app for the terminal: print the current TOTP code, and each new one as it
-comes, to try an enrolment by hand without a phone.
+"""An authenticator app for the terminal. It prints the current TOTP code, and each new one as
+it comes, so that an enrolment can be tried by hand without a phone.
+
+It takes the provisioning URI that the enrolment page or API shows, or the base32 key shown for
+typing by hand. The codes come from django-otp's TOTP, the server's own maths, so it runs with
+the project's virtualenv:
 
     .venv/bin/python scripts/totp_client.py 'otpauth://totp/dbapi:alice?secret=…&issuer=dbapi'
     .venv/bin/python scripts/totp_client.py 'ABCD EFGH IJKL MNOP QRST UVWX YZ23 4567'
     .venv/bin/python scripts/totp_client.py --once SECRET_OR_URI    # one code, then exit
-
-Takes the provisioning URI of the enrolment page or API (or the base32 key it shows for typing
-by hand). The codes come from django-otp's TOTP, the server's own maths.
 """
 
 from __future__ import annotations
@@ -17,9 +18,26 @@ import binascii
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from django_otp.oath import TOTP
+try:
+    from django_otp.oath import TOTP
+except ModuleNotFoundError:  # run by a Python without the project's packages
+    TOTP = None
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def how_to_run() -> str:
+    """How to run the script when this Python lacks django-otp, rather than a traceback."""
+    venv_python = PROJECT_DIR / ".venv" / "bin" / "python"
+    return (
+        f"This Python ({sys.executable}) does not have django-otp, which computes the codes. "
+        "Run the script with the project's virtualenv instead; `make install-dev` creates it:\n"
+        f"    cd {PROJECT_DIR} && make install-dev\n"
+        f"    {venv_python} scripts/totp_client.py SECRET_OR_URI\n"
+    )
 
 
 @dataclass(frozen=True)
@@ -69,10 +87,24 @@ def current_code(account: Account, *, at: float | None = None) -> tuple[str, int
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("secret_or_uri", help="otpauth://totp/… URI or base32 key")
-    parser.add_argument("--once", action="store_true", help="print the current code and exit")
+    summary, _, details = __doc__.partition("\n\n")
+    parser = argparse.ArgumentParser(
+        description=summary,
+        epilog=details,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "secret_or_uri",
+        help="The provisioning URI (otpauth://totp/…) or the base32 key of the account.",
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="Print the current code and exit, instead of printing each new one until Ctrl-C.",
+    )
     args = parser.parse_args(argv)
+    if TOTP is None:
+        parser.exit(1, how_to_run())
     try:
         account = parse_account(args.secret_or_uri)
     except ValueError as exc:

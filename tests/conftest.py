@@ -6,13 +6,25 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from django.conf import settings
 from django.core.cache import cache
 
-from tests.servers import cache_at, free_port, redis_client, redis_db
+from tests.servers import (
+    PROJECT_DIR,
+    PostgresCluster,
+    cache_at,
+    free_port,
+    postgres_cluster,
+    project_env,
+    redis_client,
+    redis_db,
+)
 
 
 def pytest_configure(config):
@@ -37,6 +49,15 @@ def _empty_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _full_password_hash_budget():
+    """Each test starts with the process's budget of password hashes full, as a new worker does
+    (LOGIN_PROCESS_HASH_RATE): the suite checks passwords faster than any one person would."""
+    from apps.twofactor.login_limits import process_hashes
+
+    process_hashes.cache_clear()
 
 
 class LogLines:
@@ -90,3 +111,47 @@ def staff_client(client, admin_user):
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
     return client
+
+
+@dataclass
+class OwnPostgres:
+    """A migrated PostgreSQL cluster of the tests' own, with an API key: for servers whose
+    database a test freezes."""
+
+    cluster: PostgresCluster
+    api_key: str
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        """The environment of a server on this cluster (every alias on its `dbapi` database).
+        The API key stays cached, so that a call's first statement is its action's."""
+        url = self.cluster.url()
+        return project_env(
+            DATABASE_URL=url, DATABASE_URL_REPORTING=url, API_KEY_CACHE_SECONDS="600", **overrides
+        )
+
+    def count(self, sql: str, params=()) -> int:
+        with self.cluster.connect() as connection, connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()[0]
+
+
+@pytest.fixture(scope="session")
+def own_postgres() -> Iterator[OwnPostgres]:
+    """One cluster for the session (initdb and migrations take seconds); a test that freezes it
+    thaws it before it ends (PostgresCluster.frozen)."""
+    with postgres_cluster() as cluster:
+        env = project_env(DATABASE_URL=cluster.url(), DATABASE_URL_REPORTING=cluster.url())
+
+        def manage(*args: str) -> str:
+            return subprocess.run(
+                [sys.executable, "manage.py", *args],
+                cwd=PROJECT_DIR,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+
+        manage("migrate", "--noinput")
+        key = manage("create_api_client", "outages").strip()
+        yield OwnPostgres(cluster=cluster, api_key=key)

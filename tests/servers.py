@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psycopg2
 import redis
 from django.conf import settings
 
@@ -83,6 +89,16 @@ def call_wsgi(application, environ: dict) -> tuple[str, dict[str, str], bytes]:
     return answer["status"], answer["headers"], body
 
 
+def wait_until(condition, *, timeout: float = 10.0, interval: float = 0.05) -> None:
+    """Wait for `condition()` to hold, checking every `interval`; fail after `timeout` seconds
+    (a bound on a wait, not a measurement: what the test asserts is the condition)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{condition.__name__} never held within {timeout} s")
+        time.sleep(interval)
+
+
 def wait_for_http(url: str, *, timeout: float = 20.0, process: subprocess.Popen | None = None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -115,9 +131,11 @@ def gunicorn(
     workers: int = 1,
     args: tuple[str, ...] = (),
     stdout=subprocess.DEVNULL,
+    port: int | None = None,
 ) -> Iterator[str]:
-    """Run the project under gunicorn on a free loopback port; yields its base URL."""
-    port = free_port()
+    """Run the project under gunicorn on a free loopback port (or `port`, for a test that must
+    name its origin in the server's settings beforehand); yields its base URL."""
+    port = port or free_port()
     command = [
         sys.executable,
         "-m",
@@ -140,6 +158,39 @@ def gunicorn(
     try:
         wait_for_http(f"{base_url}/health/live", process=process)
         yield base_url
+    finally:
+        stop(process)
+
+
+@contextlib.contextmanager
+def grpcserver(*, env: dict[str, str], workers: int = 2) -> Iterator[str]:
+    """Run `manage.py grpcserver` on a free loopback port until it serves; yields its target."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    target = f"127.0.0.1:{free_port()}"
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "grpcserver", "--bind", target, "--workers", str(workers)],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        with grpc.insecure_channel(target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"grpcserver exited with {process.returncode}")
+                try:
+                    health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    break
+                except grpc.RpcError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"grpcserver did not serve {target}") from None
+                    time.sleep(0.1)
+        yield target
     finally:
         stop(process)
 
@@ -180,3 +231,98 @@ def redis_server(*args: str) -> Iterator[str]:
         yield url
     finally:
         stop(process)
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (gunicorn's workers, a postmaster's backends)."""
+    found = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as file:
+                # pid (comm) state ppid …: comm may hold spaces and parentheses, so split after it.
+                fields = file.read().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended while we looked
+        if int(fields[1]) == pid:
+            found.append(int(stat.split("/")[2]))
+    return sorted(found)
+
+
+@dataclass
+class PostgresCluster:
+    """A PostgreSQL cluster of the test's own, on a free loopback port: one the test may freeze
+    (SIGSTOP) without touching the machine's shared server."""
+
+    directory: Path
+    port: int
+
+    def url(self, database: str = "dbapi") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def connect(self, database: str = "dbapi"):
+        return psycopg2.connect(self.url(database), connect_timeout=5)
+
+    def postmaster(self) -> int:
+        return int((self.directory / "data" / "postmaster.pid").read_text().split()[0])
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Inside the block, every process of the cluster is stopped: it accepts TCP connections
+        (the kernel does) and keeps them open, but answers nothing. Thawed on the way out."""
+        postmaster = self.postmaster()
+        stopped = [postmaster]
+        try:
+            os.kill(postmaster, signal.SIGSTOP)  # first: it starts no backend while stopped
+            for pid in children(postmaster):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+                    stopped.append(pid)
+            yield
+        finally:
+            for pid in reversed(stopped):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+
+
+def _postgres_bin(program: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{program}")) or [shutil.which(program)]
+    if not found[-1]:
+        raise RuntimeError(f"{program} is not installed (Debian: postgresql)")
+    return found[-1]
+
+
+def _as_postgres(command: list[str], *, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a server program as the `postgres` user: initdb and postgres refuse root."""
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    return subprocess.run(command, check=check, capture_output=True, text=True)
+
+
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A new PostgreSQL cluster in a temporary directory, with an empty `dbapi` database;
+    stopped (thawed first, if a test left it frozen) and removed afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="dbapi-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres")
+    data = directory / "data"
+    port = free_port()
+    _as_postgres([_postgres_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-N"])
+    options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+    pg_ctl = _postgres_bin("pg_ctl")
+    _as_postgres(
+        [pg_ctl, "-D", str(data), "-o", options, "-l", str(directory / "log"), "-w", "start"]
+    )
+    cluster = PostgresCluster(directory=directory, port=port)
+    try:
+        with contextlib.closing(cluster.connect("postgres")) as connection:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute("CREATE DATABASE dbapi")
+        yield cluster
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            for pid in [cluster.postmaster(), *children(cluster.postmaster())]:
+                os.kill(pid, signal.SIGCONT)
+        _as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "stop"], check=False)
+        shutil.rmtree(directory, ignore_errors=True)

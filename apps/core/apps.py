@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class CoreConfig(AppConfig):
@@ -6,3 +7,11 @@ class CoreConfig(AppConfig):
 
     name = "apps.core"
     label = "core"
+
+    def ready(self) -> None:
+        if any(
+            db["ENGINE"] == "django.db.backends.postgresql" for db in settings.DATABASES.values()
+        ):
+            from . import database
+
+            database.install()  # a database that stops answering is given up on (DB_TIMEOUT)

@@ -18,9 +18,11 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponse
+from psycopg2.errors import LockNotAvailable
 from rest_framework import exceptions
 from rest_framework.settings import api_settings
 
+from .database import DatabaseTimeout
 from .json import dumps
 from .request_id import get_request_id
 
@@ -62,6 +64,25 @@ class DatabaseUnavailable(Problem):
     status_code = 503
     default_detail = "The database is unavailable; nothing was changed. Try again shortly."
     headers = {"Retry-After": "5"}
+
+
+class DatabaseOutcomeUnknown(DatabaseUnavailable):
+    """The database stopped answering after a change was sent to it (a COMMIT, or a statement
+    outside a transaction): the server may still apply it when it answers again."""
+
+    default_detail = (
+        "The database stopped answering after the change was sent: it may or may not have been "
+        "made. Check before trying again."
+    )
+
+
+class DocumentedProblem(Exception):
+    """An error whose problem document is already made, e.g. a batch's failing call with its
+    `index` added: raised on, it is answered with that document as it is."""
+
+    def __init__(self, document: ProblemDocument):
+        super().__init__(document.detail or document.title)
+        self.document = document
 
 
 @dataclass(frozen=True)
@@ -150,6 +171,8 @@ def field_errors(detail: Any) -> dict:
 
 def problem_for_exception(exc: BaseException) -> ProblemDocument | None:
     """The problem for a known exception, or None for one that is a bug."""
+    if isinstance(exc, DocumentedProblem):
+        return exc.document
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, PermissionDenied):
@@ -159,9 +182,8 @@ def problem_for_exception(exc: BaseException) -> ProblemDocument | None:
         exc = PayloadTooLarge(f"The body may be at most {limit} bytes.")
     elif isinstance(exc, SuspiciousOperation):  # what Django itself answers with a 400
         exc = exceptions.ParseError("The request could not be understood.")
-    elif isinstance(exc, OperationalError | InterfaceError):
-        logger.error("Database unavailable: %s", exc.__class__.__name__, exc_info=exc)
-        exc = DatabaseUnavailable()
+    elif isinstance(exc, OperationalError | InterfaceError | DatabaseTimeout):
+        exc = database_problem(exc)
     if not isinstance(exc, exceptions.APIException):
         return None
 
@@ -185,6 +207,20 @@ def problem_for_exception(exc: BaseException) -> ProblemDocument | None:
     return problem_document(
         exc.status_code, detail=detail, type_slug=type_slug, headers=headers, **members
     )
+
+
+def database_problem(exc: BaseException) -> DatabaseUnavailable:
+    """The 503 for a database that failed, did not answer in time (apps.core.database) or kept
+    a lock past lock_timeout, logged; it says that nothing was changed unless what was waited for
+    may still take effect."""
+    cause = exc if isinstance(exc, DatabaseTimeout) else exc.__cause__
+    if isinstance(cause, DatabaseTimeout | LockNotAvailable):  # known causes: no traceback
+        logger.error("Database unavailable: %s", str(cause).strip())
+        if isinstance(cause, DatabaseTimeout) and cause.outcome_unknown:
+            return DatabaseOutcomeUnknown()
+        return DatabaseUnavailable()
+    logger.error("Database unavailable: %s", exc.__class__.__name__, exc_info=exc)
+    return DatabaseUnavailable()
 
 
 def server_error_document(exc: BaseException | None = None) -> ProblemDocument:

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import caches
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from . import database
 from .json import json_response
-from .problems import PROBLEM_CONTENT_TYPE, problem, server_error
+from .problems import (
+    PROBLEM_CONTENT_TYPE,
+    problem,
+    problem_for_exception,
+    problem_response,
+    server_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +37,8 @@ def live(request: HttpRequest) -> HttpResponse:
 def _check_database(alias: str) -> None:
     connection = connections[alias]
     try:
-        with connection.cursor() as cursor:
+        # A probe that times out gets the pod restarted: a silent database is unready sooner.
+        with database.deadline(settings.HEALTH_DB_TIMEOUT), connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception:
         connection.close()  # do not hand a broken connection to the next request
@@ -42,39 +52,68 @@ def _check_cache(alias: str) -> None:
         raise RuntimeError("a value written to the cache could not be read back")
 
 
+def _outcome(name: str, check: Callable[[str], None], alias: str) -> str:
+    """ "ok", or "unavailable" (logged) when the check raised."""
+    try:
+        check(alias)
+    except Exception as exc:
+        logger.warning("Readiness check %s failed: %s", name, exc.__class__.__name__)
+        return "unavailable"
+    return "ok"
+
+
 @never_cache
 @require_safe
 def ready(request: HttpRequest) -> HttpResponse:
-    """Every database and cache answers; otherwise 503 naming each one that did not."""
-    checks = [(f"database:{alias}", _check_database, alias) for alias in settings.DATABASES]
-    checks += [(f"cache:{alias}", _check_cache, alias) for alias in settings.CACHES]
-    results, failed = {}, []
-    for name, check, alias in checks:
-        try:
-            check(alias)
-        except Exception as exc:
-            logger.warning("Readiness check %s failed: %s", name, exc.__class__.__name__)
-            results[name] = "unavailable"
-            failed.append(name)
-        else:
-            results[name] = "ok"
+    """503 only when a database does not answer: nothing can be served without one. A cache
+    that is down is reported (status "degraded") but never makes the pod unready, since every
+    path works without Redis and taking every pod out of service for it would stop them all."""
+    databases = {
+        f"database:{alias}": _outcome(f"database:{alias}", _check_database, alias)
+        for alias in settings.DATABASES
+    }
+    cache_checks = {
+        f"cache:{alias}": _outcome(f"cache:{alias}", _check_cache, alias)
+        for alias in settings.CACHES
+    }
+    checks = {**databases, **cache_checks}
+    failed = [name for name, outcome in databases.items() if outcome != "ok"]
     if failed:
-        return problem(503, detail=f"Not ready: {', '.join(failed)} unavailable.", checks=results)
-    return json_response({"status": "ok", "checks": results})
+        return problem(503, detail=f"Not ready: {', '.join(failed)} unavailable.", checks=checks)
+    degraded = any(outcome != "ok" for outcome in cache_checks.values())
+    return json_response({"status": "degraded" if degraded else "ok", "checks": checks})
 
 
-# --- Error handlers for non-DRF views (config.urls handler400/403/404/500) ---
+# --- Error handlers for non-DRF views (config.urls handler400/403/404/500, CSRF_FAILURE_VIEW) ---
 
 
 def _wants_html(request: HttpRequest) -> bool:
+    """A browser on a page gets an HTML page; API paths answer problem+json to everyone, browsers
+    included, as their clients parse errors whatever they asked for."""
+    if request.path_info.startswith(tuple(settings.API_PATH_PREFIXES)):
+        return False
     preferred = request.get_preferred_type([PROBLEM_CONTENT_TYPE, "application/json", "text/html"])
     return preferred == "text/html"
 
 
 def _error(request: HttpRequest, status: int, detail: str) -> HttpResponse:
     if _wants_html(request):
-        return render(request, "error.html", {"status": status, "detail": detail}, status=status)
+        return _error_page(request, status, detail)
     return problem(status, detail=detail)
+
+
+def _error_page(
+    request: HttpRequest, status: int, detail: str | None, headers: dict[str, str] | None = None
+) -> HttpResponse:
+    """The HTML error page, rendered without the context processors: they may read the session
+    or the user, and an error page must not need the database (it may be why there is one)."""
+    content = render_to_string(
+        "error.html", {"status": status, "detail": detail, "request": request}
+    )
+    response = HttpResponse(content, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -85,12 +124,29 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
     return _error(request, 403, "You are not allowed to do this.")
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's CSRF refusal as the project's 403 (its own page has inline style, which the CSP
+    refuses)."""
+    return _error(request, 403, "The form was too old or came from elsewhere: reload the page.")
+
+
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return _error(request, 404, "There is nothing at this address.")
 
 
 def server_error_page(request: HttpRequest) -> HttpResponse:
-    # Django logs the exception itself before calling this handler.
+    """An uncaught exception: a known problem's status (the database unavailable is a 503 with
+    `Retry-After`, logged once by the mapping), else a 500, which Django logs with its traceback.
+    """
+    exc = sys.exception()  # the exception Django is handling while it calls this handler
+    document = problem_for_exception(exc) if exc is not None else None
+    if document is None or document.status < 500:
+        if _wants_html(request):
+            return _error_page(request, 500, None)
+        return server_error()
     if _wants_html(request):
-        return render(request, "error.html", {"status": 500, "detail": None}, status=500)
-    return server_error()
+        response = _error_page(request, document.status, document.detail, document.headers)
+    else:
+        response = problem_response(document)
+    response._has_been_logged = True  # the mapping logged it, without a traceback to repeat
+    return response

@@ -47,7 +47,8 @@ def serving(
     metadata = invocation_metadata(context)
     started = time.perf_counter()
     code = grpc.StatusCode.OK
-    with request_scope(metadata.get(REQUEST_ID_KEY)) as request_id:
+    # No wait for the database outlasts the caller's deadline (time_remaining: None without one).
+    with request_scope(metadata.get(REQUEST_ID_KEY), within=context.time_remaining()) as request_id:
         try:
             context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
             if stream is not None:

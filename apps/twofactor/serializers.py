@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework import serializers
 
@@ -18,15 +19,26 @@ class IssuedTokenSerializer(serializers.Serializer):
         help_text="Endpoints that need two factors refuse the token until a code verified it."
     )
     enrolled = serializers.BooleanField(
-        help_text="The person has a confirmed authenticator: verify a code (POST otp/verify); "
-        "otherwise enrol one (POST otp/devices)."
+        help_text="The person has a confirmed second factor: verify a code (POST otp/verify) or "
+        "a passkey (POST passkeys/authenticate); otherwise enrol one (POST otp/devices, or "
+        "passkeys/register)."
     )
+
+
+# What a code can look like: letters and digits, in groups split by one space or dash (as apps
+# and printed backup codes show them). Nothing around it: a token such as " 705866" or a tab
+# is not a code, in the body of POST otp/verify as in the path of GET otp/check/<token>.
+CODE_PATTERN = r"^[A-Za-z0-9]+(?:[ -][A-Za-z0-9]+)*$"
 
 
 class CodeSerializer(serializers.Serializer):
     token = serializers.CharField(
         min_length=6,
         max_length=32,
+        trim_whitespace=False,
+        validators=[
+            RegexValidator(CODE_PATTERN, message="This is not a code: letters and digits only.")
+        ],
         help_text="A code from the authenticator app (6 digits), or a backup code.",
     )
 

@@ -1,5 +1,9 @@
 """The browser pages: login in two steps, the two-factor page, enrolment with a QR code, removal,
-backup codes. Server-rendered, no JavaScript; every code is checked by `verification.py`."""
+backup codes. Server-rendered, no JavaScript; every code is checked by `verification.py`.
+
+GET and HEAD change nothing (no device, no key, no count): what a page needs to make, a POST
+makes. A refused attempt answers 429 with Retry-After, the page showing how long to wait.
+"""
 
 from __future__ import annotations
 
@@ -25,11 +29,20 @@ from django_otp import login as otp_login
 from apps.accounts.models import User
 
 from . import selectors, services
-from .forms import CodeForm, ConfirmDeviceForm, LoginForm
+from .forms import CodeForm, ConfirmDeviceForm, EnrolmentForm, LoginForm
+from .passkeys import selectors as passkey_selectors
+from .passkeys.forms import AddPasskeyForm, PasskeyForm, form_status, second_factor_forms
 from .qr import qr_svg
 
 # Between the password and the code, the session holds who is logging in, not a logged-in user.
 PENDING_LOGIN = "twofactor_pending_login"
+# The key of an authenticator being added, until its first code makes it a device: a reload
+# shows the same QR code, and an enrolment never finished leaves nothing behind.
+PENDING_ENROLMENT = "twofactor_pending_enrolment"
+# New backup codes between the POST that made them and the page that shows them, once.
+NEW_BACKUP_CODES = "twofactor_new_backup_codes"
+# A page is read with GET or HEAD (which change nothing) and its form sent with POST.
+PAGE_METHODS = ["GET", "HEAD", "POST"]
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -46,8 +59,14 @@ def _with_next(url: str, next_url: str) -> str:
     return f"{url}?{urlencode({'next': next_url})}"
 
 
-def _status(form) -> int:
-    return 429 if form is not None and form.throttled else 200
+def _page(request: HttpRequest, template: str, context: dict, *, form=None) -> HttpResponse:
+    """The page; 429 with Retry-After when its form was refused for too many attempts, 400 when
+    the browser's passkey answer was refused (`form_status`)."""
+    response = render(request, template, context, status=form_status(form))
+    retry_after = getattr(form, "retry_after", None)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 def second_factor_checked(view):
@@ -69,7 +88,7 @@ def second_factor_checked(view):
 
 @sensitive_post_parameters("password")
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(PAGE_METHODS)
 def login_view(request: HttpRequest) -> HttpResponse:
     next_url = _next_url(request)
     if request.user.is_authenticated:
@@ -77,8 +96,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
     form = LoginForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         return _after_password(request, user=form.user, next_url=next_url)
-    context = {"form": form, "next": next_url}
-    return render(request, "twofactor/login.html", context, status=_status(form))
+    context = {"form": form, "next": next_url, "passkey_form": PasskeyForm(binding="")}
+    return _page(request, "twofactor/login.html", context, form=form)
 
 
 def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpResponse:
@@ -94,42 +113,50 @@ def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpR
     auth_login(request, user)
     if services.second_factor_required(enrolled=False):
         messages.info(request, "This site needs a second factor: add an authenticator app.")
+        _start_enrolment(request)
         return redirect(_with_next(reverse("twofactor:add"), next_url))
     return redirect(next_url)
 
 
 @sensitive_post_parameters("code")
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(PAGE_METHODS)
 def login_code_view(request: HttpRequest) -> HttpResponse:
-    """The second step: a code for the person who gave their password (or who is logged in but
-    not yet verified by a device)."""
-    user = _code_step_user(request)
+    """The second step: a passkey (offered first) or a code for the person who gave their
+    password (or who is logged in but not yet verified by a device)."""
+    user = code_step_user(request)
     if user is None:
         if request.user.is_authenticated:  # nothing to verify
             return redirect(_next_url(request))
         messages.info(request, "Log in with your password first.")
         return redirect(_with_next(reverse("twofactor:login"), _next_url(request)))
-    form = CodeForm(request.POST or None, user=user)
+    code_form, passkey_form, form = second_factor_forms(request, user=user)
     if request.method == "POST" and form.is_valid():
         pending = request.session.pop(PENDING_LOGIN, None)
         if pending is not None:
             auth_login(request, user, backend=pending["backend"])
         otp_login(request, form.device)
         return redirect(_next_url(request))
-    context = {"form": form, "next": _next_url(request), "person": user}
-    return render(request, "twofactor/login_code.html", context, status=_status(form))
+    context = {
+        "form": code_form,
+        "passkey_form": passkey_form,
+        "has_codes": selectors.has_code_factor(user=user),
+        "next": _next_url(request),
+        "person": user,
+    }
+    return _page(request, "twofactor/login_code.html", context, form=form)
 
 
-def _code_step_user(request: HttpRequest) -> User | None:
+def code_step_user(request: HttpRequest) -> User | None:
+    """Who the second step of a login is for: the person logged in but not verified, or the one
+    who gave their password within OTP_LOGIN_TIMEOUT; None when there is no such step."""
     if request.user.is_authenticated:
         if request.user.is_verified() or not selectors.has_second_factor(user=request.user):
             return None
         return request.user
     pending = request.session.get(PENDING_LOGIN)
     if pending is None or time.time() - pending["started"] > settings.OTP_LOGIN_TIMEOUT:
-        request.session.pop(PENDING_LOGIN, None)
-        return None
+        return None  # an expired step is replaced by the next password step
     return User.objects.filter(pk=pending["user_id"], is_active=True).first()
 
 
@@ -145,84 +172,138 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @second_factor_checked
 def overview_view(request: HttpRequest) -> HttpResponse:
-    context = {"overview": selectors.overview(user=request.user)}
-    return render(request, "twofactor/overview.html", context)
+    return render_overview(request)
 
 
-@never_cache
-@second_factor_checked
-def add_device_view(request: HttpRequest) -> HttpResponse:
-    """ "Add authenticator": the person's pending enrolment (made now if there is none)."""
-    device = services.pending_enrolment(user=request.user)
-    url = reverse("twofactor:confirm", kwargs={"device_id": device.pk})
-    return redirect(_with_next(url, request.GET["next"]) if request.GET.get("next") else url)
+def render_overview(
+    request: HttpRequest, *, add_passkey_form: AddPasskeyForm | None = None, status: int = 200
+) -> HttpResponse:
+    """The two-factor page, with the "Add a passkey" form as posted when it was refused."""
+    context = {
+        "overview": selectors.overview(user=request.user),
+        "passkeys": passkey_selectors.passkeys(user=request.user),
+        "add_passkey_form": add_passkey_form or AddPasskeyForm(binding="", user=request.user),
+    }
+    return render(request, "twofactor/overview.html", context, status=status)
 
 
 @sensitive_post_parameters("code")
 @never_cache
 @second_factor_checked
-@require_http_methods(["GET", "POST"])
+@require_http_methods(PAGE_METHODS)
+def add_device_view(request: HttpRequest) -> HttpResponse:
+    """ "Add authenticator". A POST without a code starts an enrolment: a new key, kept in the
+    session. GET shows it (QR code, key, a form for the first code), or a button to start one.
+    A POST with the first code makes the device, confirmed."""
+    pending = request.session.get(PENDING_ENROLMENT)
+    if request.method == "POST" and "code" not in request.POST:
+        if pending is None:
+            _start_enrolment(request)
+        url = reverse("twofactor:add")
+        return redirect(_with_next(url, request.GET["next"]) if request.GET.get("next") else url)
+    if pending is None:
+        if request.method == "POST":  # a code for an enrolment that has ended (e.g. another tab)
+            messages.info(request, "That enrolment has ended: start again.")
+        return render(request, "twofactor/add_device.html", {"next": request.GET.get("next", "")})
+    device = services.pending_totp_device(user=request.user, key=pending["key"])
+    form = EnrolmentForm(request.POST or None, device=device)
+    if request.method == "POST" and form.is_valid():
+        request.session.pop(PENDING_ENROLMENT, None)
+        return _device_added(request, form.device)
+    context = _enrolment_context(request, device, form=form, action=reverse("twofactor:add"))
+    return render(request, "twofactor/confirm_device.html", context)
+
+
+def _start_enrolment(request: HttpRequest) -> None:
+    request.session[PENDING_ENROLMENT] = {"key": services.new_totp_key()}
+
+
+def _device_added(request: HttpRequest, device) -> HttpResponse:
+    otp_login(request, device)
+    messages.success(
+        request, "Authenticator added. Now get backup codes, in case you lose your phone."
+    )
+    return redirect(_next_url(request))
+
+
+def _enrolment_context(request: HttpRequest, device, *, form, action: str) -> dict:
+    uri = services.provisioning_uri(device=device)
+    return {
+        "next": request.GET.get("next", ""),
+        "form": form,
+        "device": device,
+        "action": action,
+        "qr_svg": qr_svg(uri, label="QR code to scan with your authenticator app"),
+        "secret": services.grouped_secret(device=device),
+        "issuer": settings.OTP_TOTP_ISSUER,
+    }
+
+
+@sensitive_post_parameters("code")
+@never_cache
+@second_factor_checked
+@require_http_methods(PAGE_METHODS)
 def confirm_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
-    """The QR code, the key for typing by hand, and the form for the first code."""
+    """An unconfirmed device made elsewhere (the mobile API): its QR code, its key and the form for
+    the first code."""
     device = selectors.unconfirmed_totp_device(user=request.user, device_id=device_id)
     if device is None:
         raise Http404("No authenticator of yours is waiting for confirmation here.")
     form = ConfirmDeviceForm(request.POST or None, device=device)
     if request.method == "POST" and form.is_valid():
-        otp_login(request, device)
-        messages.success(
-            request, "Authenticator added. Now get backup codes, in case you lose your phone."
-        )
-        return redirect(_next_url(request))
-    uri = services.provisioning_uri(device=device)
-    context = {
-        "form": form,
-        "device": device,
-        "qr_svg": qr_svg(uri, label="QR code to scan with your authenticator app"),
-        "secret": services.grouped_secret(device=device),
-        "issuer": settings.OTP_TOTP_ISSUER,
-        "next": request.GET.get("next", ""),
-    }
-    return render(request, "twofactor/confirm_device.html", context, status=_status(form))
+        return _device_added(request, device)
+    action = reverse("twofactor:confirm", kwargs={"device_id": device.pk})
+    context = _enrolment_context(request, device, form=form, action=action)
+    return _page(request, "twofactor/confirm_device.html", context, form=form)
 
 
 @sensitive_post_parameters("code")
 @never_cache
 @second_factor_checked
-@require_http_methods(["GET", "POST"])
+@require_http_methods(PAGE_METHODS)
 def remove_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
-    """Remove an authenticator, after a current code when the person has a second factor."""
+    """Remove an authenticator, after a current code or a passkey when the person has a second
+    factor."""
     device = selectors.totp_device(user=request.user, device_id=device_id)
     if device is None:
         raise Http404("You have no such authenticator.")
-    needs_code = selectors.has_second_factor(user=request.user)
-    form = CodeForm(request.POST or None, user=request.user) if needs_code else None
-    if request.method == "POST" and (form is None or form.is_valid()):
+    form = passkey_form = None
+    if selectors.has_second_factor(user=request.user):
+        form, passkey_form, posted = second_factor_forms(request, user=request.user)
+    if request.method == "POST" and (form is None or posted.is_valid()):
         name = device.name
         session_device = services.remove_totp_device(
-            device=device, accepted_by=form.device if form else None
+            device=device, accepted_by=posted.device if form else None
         )
         if session_device is not None:
             otp_login(request, session_device)
         messages.success(request, f"Removed “{name}”.")
         return redirect("twofactor:overview")
-    context = {"form": form, "device": device}
-    return render(request, "twofactor/remove_device.html", context, status=_status(form))
+    context = {
+        "form": form,
+        "passkey_form": passkey_form,
+        "has_codes": selectors.has_code_factor(user=request.user),
+        "device": device,
+    }
+    return _page(request, "twofactor/remove_device.html", context, form=posted if form else None)
 
 
 @sensitive_post_parameters("code")
 @never_cache
 @second_factor_checked
-@require_http_methods(["GET", "POST"])
+@require_http_methods(PAGE_METHODS)
 def backup_codes_view(request: HttpRequest) -> HttpResponse:
-    """Generate (or regenerate) ten backup codes after a current code; they are shown once, in
-    the answer to that POST, and never again."""
+    """Generate (or regenerate) ten backup codes after a current code, then redirect: the page the
+    browser lands on shows them, once (a reload shows them no more, and sends no code again)."""
     overview = selectors.overview(user=request.user)
     enrolled = any(device.confirmed for device in overview.totp_devices)
     form = CodeForm(request.POST or None, user=request.user) if enrolled else None
-    codes = None
     if request.method == "POST" and form is not None and form.is_valid():
-        codes = services.generate_backup_codes(user=request.user)
+        request.session[NEW_BACKUP_CODES] = services.generate_backup_codes(user=request.user)
+        return redirect("twofactor:backup-codes")
+    # Only GET takes them: a HEAD (a link checker, a prefetch) must not lose them unseen.
+    codes = request.session.pop(NEW_BACKUP_CODES, None) if request.method == "GET" else None
+    if codes:
         form = None
     context = {"overview": overview, "enrolled": enrolled, "form": form, "codes": codes}
-    return render(request, "twofactor/backup_codes.html", context, status=_status(form))
+    return _page(request, "twofactor/backup_codes.html", context, form=form)

@@ -1,4 +1,5 @@
-"""/health/live answers while the process is up; /health/ready checks database and cache."""
+"""/health/live answers while the process is up; /health/ready fails only without a database,
+and reports the caches."""
 
 import json
 import urllib.error
@@ -35,23 +36,33 @@ def test_health_is_not_cached_by_proxies(client):
     assert "no-cache" in client.get("/health/live")["Cache-Control"]
 
 
-def get(url):
+def get(url, *, timeout: float = 10):
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status, response.headers, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, error.headers, json.loads(error.read())
 
 
+@pytest.mark.django_db(databases="__all__")
+def test_ready_stays_200_and_reports_the_cache_unavailable_when_redis_is_down(client, redis_down):
+    """Every page works without Redis: an outage must not take every pod out of service."""
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "degraded",
+        "checks": every_check(cache_default="unavailable"),
+    }
+
+
 @pytest.mark.django_db(transaction=True, databases="__all__")
-def test_ready_is_503_naming_the_cache_when_redis_is_unreachable():
+def test_a_server_whose_redis_is_unreachable_is_still_ready():
     env = project_env(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     with gunicorn(env=env) as base_url:
         status, headers, body = get(f"{base_url}/health/ready")
-    assert status == 503
-    assert headers["Content-Type"] == "application/problem+json"
-    assert body["checks"] == every_check(cache_default="unavailable")
-    assert "cache:default" in body["detail"]
+    assert status == 200
+    assert headers["Content-Type"] == "application/json"
+    assert body == {"status": "degraded", "checks": every_check(cache_default="unavailable")}
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
@@ -64,3 +75,18 @@ def test_ready_is_503_naming_the_database_when_postgres_is_unreachable():
     assert body["checks"] == every_check(database_default="unavailable")
     assert "database:default" in body["detail"]
     assert live_status == 200
+
+
+@pytest.mark.slow
+def test_ready_gives_up_on_a_frozen_database_after_2_seconds(own_postgres):
+    """The readiness probe (timeoutSeconds: 3) gets its 503 from a frozen database well before
+    DB_TIMEOUT (10 s): the client gives up at 8 s."""
+    with gunicorn(env=own_postgres.env()) as base_url:
+        assert get(f"{base_url}/health/ready")[0] == 200  # the worker holds a connection
+        with own_postgres.cluster.frozen():
+            status, _, body = get(f"{base_url}/health/ready", timeout=8)
+        after, _, _ = get(f"{base_url}/health/ready")
+    assert status == 503
+    assert body["checks"]["database:default"] == "unavailable"
+    assert "database:default" in body["detail"]
+    assert after == 200

@@ -32,8 +32,15 @@ FILEBEAT_FILE = PROJECT_DIR / "deploy" / "filebeat.yml"
 PRODUCTION_EXAMPLE = PROJECT_DIR / "env" / "production" / ".env.example"
 LOCAL_EXAMPLE = PROJECT_DIR / "env" / "local" / ".env.example"
 
-# `${NAME:-default}` and `${NAME}`, as compose interpolates them.
-_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+# `${NAME:-default}`, `${NAME:?error}` and `${NAME}`, as compose interpolates them.
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+
+# What README ("With compose") has the operator put in ./.env before the first `up`.
+OPERATOR_DOT_ENV = {"POSTGRES_PASSWORD": "operator-chosen-db-password"}
+
+
+class MissingComposeVariable(Exception):
+    """compose refuses to start: a `${NAME:?error}` variable is unset or empty."""
 
 
 def tool(name: str) -> str:
@@ -52,20 +59,31 @@ def nginx_binary() -> str:
 
 
 def interpolate(value, environ: dict[str, str] | None = None):
-    """Resolve compose's `${NAME:-default}` in every string of a loaded file, as a fresh clone
-    with no such variables set would see it."""
+    """Resolve compose's `${NAME:-default}` and `${NAME:?error}` in every string of a loaded
+    file, as compose would with only `environ` set."""
     environ = environ or {}
     if isinstance(value, dict):
         return {key: interpolate(item, environ) for key, item in value.items()}
     if isinstance(value, list):
         return [interpolate(item, environ) for item in value]
     if isinstance(value, str):
-        return _INTERPOLATION.sub(lambda m: environ.get(m.group(1)) or m.group(2) or "", value)
+        return _INTERPOLATION.sub(lambda m: _substitute(m, environ), value)
     return value
 
 
-def load_compose(environ: dict[str, str] | None = None) -> dict:
-    return interpolate(yaml.safe_load(COMPOSE_FILE.read_text()), environ)
+def _substitute(match: re.Match, environ: dict[str, str]) -> str:
+    name, operator, argument = match.groups()
+    if operator in (":?", "?") and not environ.get(name):
+        raise MissingComposeVariable(f"{name}: {argument}")
+    if operator in (":?", "?"):
+        return environ[name]
+    return environ.get(name) or argument or ""
+
+
+def load_compose(environ: dict[str, str] | None = None, *, dot_env=OPERATOR_DOT_ENV) -> dict:
+    """compose.yaml as compose sees it in a fresh clone where the operator followed the README
+    (`dot_env`, their ./.env), with `environ` set in the shell."""
+    return interpolate(yaml.safe_load(COMPOSE_FILE.read_text()), {**dot_env, **(environ or {})})
 
 
 def env_file_values(path: Path) -> dict[str, str]:

@@ -45,8 +45,24 @@ def test_defaults_are_two_sync_workers_on_loopback_with_json_logs():
     assert config["workers"] == "2"
     assert config["worker_class"] == "sync"
     assert config["graceful_timeout"] == "25"
+    assert config["timeout"] == "60"
     assert config["logger_class"] == "apps.core.gunicorn_logger.JsonLogger"
     assert config["accesslog"] == "-"
+
+
+def test_a_worker_outlives_any_wait_for_the_database_and_the_proxies_outlive_the_worker():
+    """A worker waiting for a database that stopped answering gets its 503 out before gunicorn
+    kills it (DB_TIMEOUT, or an action's 30 s allowance + DB_TIMEOUT + the 2 s probe), and
+    nginx and the ingress wait for gunicorn's answer rather than answering 504 first."""
+    worker_timeout = int(resolved_config()["timeout"])
+    nginx = (PROJECT_DIR / "deploy" / "nginx" / "nginx.conf").read_text()
+    ingress = (PROJECT_DIR / "deploy" / "k8s" / "ingress.yaml").read_text()
+    configmap = (PROJECT_DIR / "deploy" / "k8s" / "configmap.yaml").read_text()
+    assert worker_timeout > 30 + 10 + 2
+    assert re.search(r'GUNICORN_TIMEOUT: "(\d+)"', configmap)[1] == str(worker_timeout)
+    for read_timeout in re.findall(r"proxy_read_timeout (\d+)s;", nginx):
+        assert int(read_timeout) > worker_timeout
+    assert int(re.search(r'proxy-read-timeout: "(\d+)"', ingress)[1]) > worker_timeout
 
 
 def test_the_environment_sets_workers_bind_timeouts_and_trusted_proxies():

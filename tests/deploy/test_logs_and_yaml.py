@@ -15,7 +15,7 @@ YAML_FILES = [
     COMPOSE_FILE,
     FILEBEAT_FILE,
     PROJECT_DIR / ".yamllint.yaml",
-    *sorted(K8S_DIR.glob("*.yaml")),
+    *sorted(K8S_DIR.rglob("*.yaml")),
 ]
 
 
