@@ -219,6 +219,7 @@ def test_nested_params_are_a_valid_message_up_to_protobuf_s_depth_limit():
 METHODS = {
     "/dbapi.v1.Actions/Call": "unary_unary",
     "/dbapi.v1.Actions/Stream": "unary_stream",
+    "/dbapi.v1.Actions/Batch": "unary_unary",
     "/api.Api/sayHello": "unary_unary",
     "/api.Api/getStream": "unary_stream",
 }
@@ -228,6 +229,7 @@ UNDECODABLE = [
     # api.Api's messages have no Struct: the nested field is just an unknown one to them.
     ("/dbapi.v1.Actions/Call", nested_params(60)),
     ("/dbapi.v1.Actions/Stream", nested_params(60)),
+    ("/dbapi.v1.Actions/Batch", length_delimited(1, nested_params(60))),  # calls[0]
 ]
 
 
