@@ -178,19 +178,7 @@ def _handler_like(
     """A handler of the same kind as `handler`, running `behavior` on `workers`' threads and
     giving it the request's bytes as they came."""
     behavior.experimental_thread_pool = workers  # how grpcio picks a method's threads
-    if handler.request_streaming:
-        make = (
-            grpc.stream_stream_rpc_method_handler
-            if handler.response_streaming
-            else grpc.stream_unary_rpc_method_handler
-        )
-    else:
-        make = (
-            grpc.unary_stream_rpc_method_handler
-            if handler.response_streaming
-            else grpc.unary_unary_rpc_method_handler
-        )
-    return make(
+    return _same_kind(handler)(
         behavior, request_deserializer=None, response_serializer=handler.response_serializer
     )
 
@@ -205,11 +193,22 @@ def _non_blocking(
 
     started.experimental_non_blocking = True
     started.experimental_thread_pool = workers
-    return grpc.unary_stream_rpc_method_handler(
+    return _same_kind(handler)(
         started,
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+def _same_kind(handler: grpc.RpcMethodHandler) -> Callable[..., grpc.RpcMethodHandler]:
+    """grpcio's factory for handlers of `handler`'s kind (streaming requests, replies, both)."""
+    if handler.request_streaming:
+        if handler.response_streaming:
+            return grpc.stream_stream_rpc_method_handler
+        return grpc.stream_unary_rpc_method_handler
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler
+    return grpc.unary_unary_rpc_method_handler
 
 
 def _parser(deserializer: Callable[[bytes], Any] | None) -> Parse:
