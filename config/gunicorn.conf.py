@@ -21,9 +21,10 @@ wsgi_app = "config.wsgi"
 # Loopback unless told otherwise; the image sets GUNICORN_BIND=0.0.0.0:8000.
 bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")]
 
-# Sync workers: on a few cores gthread was no faster (DESIGN.md), and nginx or the ingress
-# buffers slow clients, which is what sync workers cannot afford to wait for. Not derived
-# from the CPU count: in a container that is the host's, not the container's limit.
+# Sync workers: a request is CPU-bound Python, so threads in one process would wait for each
+# other, and nginx or the ingress buffers slow clients, which is what sync workers cannot afford
+# to wait for. Not derived from the CPU count: in a container that is the host's, not the
+# container's limit.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "sync"
 

@@ -32,6 +32,7 @@ from apps.accounts.credentials import bearer_credential
 from apps.core import database
 from apps.core.json import dumps, non_finite_errors
 from apps.core.problems import DocumentedProblem, Problem, document_for_exception
+from apps.core.serializers import StringField
 
 from . import idempotency, rates, sql
 from .clients import Caller, authenticate_key
@@ -367,8 +368,8 @@ def _whole(result: Any) -> Any:
 
 
 class _BatchItem(serializers.Serializer):
-    module = serializers.CharField()
-    action = serializers.CharField()
+    module = StringField()
+    action = StringField()
     input = serializers.DictField(required=False, default=dict)
 
 

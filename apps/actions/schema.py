@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -19,8 +20,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
 from apps.core.openapi import problem_responses
+from apps.core.serializers import StringField
 
+from .idempotency import KEY
 from .registry import Action, Module, registry
+
+# The Idempotency-Key header's form, as the pipeline checks it (idempotency.KEY).
+IDEMPOTENCY_KEY_PATTERN = f"^{KEY.pattern}$"
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -84,7 +90,7 @@ CALL_ERRORS = problem_responses(
 CALL_HEADERS = [
     OpenApiParameter(
         "Idempotency-Key",
-        str,
+        {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
         OpenApiParameter.HEADER,
         description="1 to 255 printable ASCII characters: the call runs once for this key; a "
         "repeat gets the first answer (`Idempotent-Replayed: true`).",
@@ -124,13 +130,6 @@ CALL_HEADERS = [
         description='Calls left and seconds until one more, e.g. `"client";r=99;t=1`.',
     ),
 ]
-STREAM_HEADER = OpenApiParameter(
-    "Accept",
-    str,
-    OpenApiParameter.HEADER,
-    description="`application/x-ndjson`: the result one JSON value a line, streamed as it is "
-    "read (rows of an iterator from a server-side cursor).",
-)
 
 
 def _schema_view(
@@ -172,7 +171,9 @@ def _schema_view(
 def _action_view(action: Action):
     ok = OpenApiResponse(
         response=action.output(many=action.many) if action.output else OpenApiTypes.ANY,
-        description="The action's result as JSON.",
+        description="The action's result as JSON; asked for `application/x-ndjson` (Accept), "
+        "one JSON value a line, streamed as it is read (the rows of an iterator from a "
+        'server-side cursor), a last line `{"error": <problem>}` if it fails midway.',
     )
     return _schema_view(
         operation_id=f"{action.module}_{action.name}",
@@ -181,7 +182,7 @@ def _action_view(action: Action):
         description=action.description,
         request=action.input,
         ok=ok,
-        parameters=[*CALL_HEADERS, STREAM_HEADER],
+        parameters=CALL_HEADERS,
     )
 
 
@@ -197,13 +198,18 @@ def _ping_view(module: Module):
 
 
 class BatchCallSerializer(serializers.Serializer):
-    module = serializers.CharField(help_text="The action module, e.g. `example`.")
-    action = serializers.CharField(help_text="The action in that module, e.g. `bar`.")
+    module = StringField(help_text="The action module, e.g. `example`.")
+    action = StringField(help_text="The action in that module, e.g. `bar`.")
     input = serializers.DictField(required=False, help_text="The action's input (default {}).")
 
 
 class BatchSerializer(serializers.Serializer):
-    calls = BatchCallSerializer(many=True, help_text="At most ACTIONS_MAX_BATCH, run in order.")
+    calls = serializers.ListField(
+        child=BatchCallSerializer(),
+        min_length=1,
+        max_length=settings.ACTIONS_MAX_BATCH,
+        help_text="At most ACTIONS_MAX_BATCH, run in order.",
+    )
 
 
 class BatchResultsSerializer(serializers.Serializer):

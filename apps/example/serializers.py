@@ -2,24 +2,26 @@
 
 from rest_framework import serializers
 
+from apps.core.serializers import EmailAddressField, NumberField, StringField, WholeNumberField
+
 
 class PersonSerializer(serializers.Serializer):
     """A name and, optionally, an email: the input of `foo` and `bar`."""
 
-    name = serializers.CharField(max_length=100)
-    email = serializers.EmailField(required=False, allow_null=True, default=None)
+    name = StringField(max_length=100)
+    email = EmailAddressField(required=False, allow_null=True, default=None)
 
 
 class HelloSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = StringField(max_length=100)
 
 
 class NumbersSerializer(serializers.Serializer):
-    count = serializers.IntegerField(min_value=1, max_value=1_000_000)
+    count = WholeNumberField(min_value=1, max_value=1_000_000)
 
 
 class WaitSerializer(serializers.Serializer):
-    seconds = serializers.FloatField(min_value=0, max_value=10)
+    seconds = NumberField(min_value=0, max_value=10)
 
 
 class ExampleUserSerializer(serializers.Serializer):
@@ -27,5 +29,5 @@ class ExampleUserSerializer(serializers.Serializer):
 
     id = serializers.IntegerField()
     name = serializers.CharField()
-    email = serializers.EmailField(allow_null=True)
+    email = serializers.CharField(allow_null=True, help_text="The email as stored.")
     created_at = serializers.DateTimeField()

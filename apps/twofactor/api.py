@@ -6,7 +6,7 @@ into problem+json. Only these views read user tokens (`authentication_classes`).
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -28,6 +28,7 @@ from . import selectors, services
 from .authentication import TokenWithTOTPDevicesAuthentication
 from .qr import qr_svg
 from .serializers import (
+    CODE_PATTERN,
     CodeSerializer,
     CredentialsSerializer,
     DeviceSerializer,
@@ -238,6 +239,14 @@ class CheckView(VerifyView):
         description="The same as POST otp/verify, with the code in the path.",
         request=None,
         auth=USER_TOKEN_AUTH,
+        parameters=[
+            OpenApiParameter(
+                "token",
+                {"type": "string", "minLength": 6, "maxLength": 32, "pattern": CODE_PATTERN},
+                OpenApiParameter.PATH,
+                description="A code from the authenticator app (6 digits), or a backup code.",
+            )
+        ],
         responses={200: StatusSerializer, **problem_responses(400, 401, 429)},
     )
     def get(self, request: Request, token: str) -> Response:

@@ -6,10 +6,12 @@ from django.core.validators import RegexValidator
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework import serializers
 
+from apps.core.serializers import StringField
+
 
 class CredentialsSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=1024, trim_whitespace=False)
+    username = StringField(max_length=150)
+    password = StringField(max_length=1024)
 
 
 class IssuedTokenSerializer(serializers.Serializer):
@@ -32,10 +34,9 @@ CODE_PATTERN = r"^[A-Za-z0-9]+(?:[ -][A-Za-z0-9]+)*$"
 
 
 class CodeSerializer(serializers.Serializer):
-    token = serializers.CharField(
+    token = StringField(
         min_length=6,
         max_length=32,
-        trim_whitespace=False,
         validators=[
             RegexValidator(CODE_PATTERN, message="This is not a code: letters and digits only.")
         ],
@@ -48,7 +49,7 @@ class StatusSerializer(serializers.Serializer):
 
 
 class NewDeviceRequestSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=64, required=False, help_text="e.g. 'Work phone'.")
+    name = StringField(max_length=64, required=False, help_text="e.g. 'Work phone'.")
 
 
 class NewDeviceSerializer(serializers.Serializer):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.serializers import StringField
+
 from ..models import Passkey
 
 B64URL = "base64url, no padding"
@@ -55,23 +57,23 @@ class PublicKeyCredentialRequestOptionsJSON(serializers.Serializer):
 
 
 class _AttestationResponseSerializer(serializers.Serializer):
-    clientDataJSON = serializers.CharField()
-    attestationObject = serializers.CharField()
-    transports = serializers.ListField(child=serializers.CharField(), required=False)
+    clientDataJSON = StringField()
+    attestationObject = StringField()
+    transports = serializers.ListField(child=StringField(), required=False)
 
 
 class _AssertionResponseSerializer(serializers.Serializer):
-    clientDataJSON = serializers.CharField()
-    authenticatorData = serializers.CharField()
-    signature = serializers.CharField()
-    userHandle = serializers.CharField(required=False, allow_null=True)
+    clientDataJSON = StringField()
+    authenticatorData = StringField()
+    signature = StringField()
+    userHandle = StringField(required=False, allow_null=True)
 
 
 class _CredentialSerializer(serializers.Serializer):
-    id = serializers.CharField(max_length=1400)
-    rawId = serializers.CharField(max_length=1400)
-    type = serializers.CharField()
-    authenticatorAttachment = serializers.CharField(required=False, allow_null=True)
+    id = StringField(max_length=1400)
+    rawId = StringField(max_length=1400)
+    type = StringField()
+    authenticatorAttachment = StringField(required=False, allow_null=True)
     clientExtensionResults = serializers.DictField(required=False)
 
 
@@ -79,7 +81,7 @@ class RegistrationResponseJSON(_CredentialSerializer):
     """What `navigator.credentials.create()` gives back (`credential.toJSON()`), plus a name."""
 
     response = _AttestationResponseSerializer()
-    name = serializers.CharField(
+    name = StringField(
         max_length=64, required=False, help_text="What to call the passkey, e.g. 'Work laptop'."
     )
 
