@@ -21,6 +21,7 @@ from django.http import Http404, HttpResponse
 from rest_framework import exceptions
 from rest_framework.settings import api_settings
 
+from . import metrics
 from .json import dumps
 from .request_id import get_request_id
 
@@ -161,6 +162,7 @@ def problem_for_exception(exc: BaseException) -> ProblemDocument | None:
         exc = exceptions.ParseError("The request could not be understood.")
     elif isinstance(exc, OperationalError | InterfaceError):
         logger.error("Database unavailable: %s", exc.__class__.__name__, exc_info=exc)
+        metrics.record_dependency_error("database")
         exc = DatabaseUnavailable()
     if not isinstance(exc, exceptions.APIException):
         return None

@@ -22,6 +22,7 @@ import contextlib
 import io
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -34,6 +35,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 
+from . import metrics
 from .json import dumps
 from .problems import (
     PROBLEM_CONTENT_TYPE,
@@ -53,6 +55,7 @@ request_logger = logging.getLogger("django.request")
 HEADER_MIDDLEWARE = (SecurityMiddleware, XFrameOptionsMiddleware)
 # What every fast path does in place of a middleware, for any route.
 REPRODUCED = {
+    "apps.core.middleware.HttpMetricsMiddleware": "dbapi_http_* by the route's view name",
     "apps.core.middleware.RequestIdMiddleware": "the request scope (apps.core.scope)",
     "django.middleware.security.SecurityMiddleware": "its headers; HTTPS redirects go to Django",
     "django.middleware.clickjacking.XFrameOptionsMiddleware": "its header",
@@ -247,6 +250,10 @@ class FastRoute:
         """What `answer` needs to serve the request, or None to leave it to Django."""
         raise NotImplementedError
 
+    def view_name(self, match: Any) -> str:
+        """The name of the URL pattern Django would have resolved the request to (for metrics)."""
+        raise NotImplementedError
+
     def answer(self, environ: Environ, match: Any) -> Answer:
         """The answer, inside the request's scope (its id, its database connections)."""
         raise NotImplementedError
@@ -264,7 +271,8 @@ class FastPaths:
       refuse or redirect goes on to Django;
     - the headers `SecurityMiddleware` and `XFrameOptionsMiddleware` add, which depend only on
       the settings and on HTTPS: Django's own middleware computes them, once, at start-up;
-    - errors answered as problems, and answers of 400 and above logged as Django logs them.
+    - errors answered as problems, and answers of 400 and above logged as Django logs them;
+    - the request counted and timed by the view Django would have resolved it to.
     """
 
     def __init__(self, application: Callable, routes: Sequence[FastRoute]):
@@ -292,6 +300,7 @@ class FastPaths:
         secure = self.secure_if_served_here(environ)
         if secure is None:
             return self.application(environ, start_response)  # refused or redirected by Django
+        started = time.perf_counter()
         scope = contextlib.ExitStack()
         request_id = scope.enter_context(request_scope(environ.get(META_KEY)))
         try:
@@ -302,6 +311,12 @@ class FastPaths:
             scope.callback(answer.close)
         if answer.status >= 400 and not answer.logged:
             log_answer(environ, answer)
+        metrics.record_http(
+            view=route.view_name(match),
+            method=environ["REQUEST_METHOD"],
+            status=answer.status,
+            seconds=time.perf_counter() - started,
+        )
         headers = [*answer.headers, *self.headers[route.name, secure], (HEADER, request_id)]
         try:
             start_response(answer.status_line, headers)
