@@ -83,6 +83,16 @@ def call_wsgi(application, environ: dict) -> tuple[str, dict[str, str], bytes]:
     return answer["status"], answer["headers"], body
 
 
+def wait_until(condition, *, timeout: float = 10.0, interval: float = 0.05) -> None:
+    """Wait for `condition()` to hold, checking every `interval`; fail after `timeout` seconds
+    (a bound on a wait, not a measurement: what the test asserts is the condition)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{condition.__name__} never held within {timeout} s")
+        time.sleep(interval)
+
+
 def wait_for_http(url: str, *, timeout: float = 20.0, process: subprocess.Popen | None = None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -127,6 +137,8 @@ def gunicorn(
         f"127.0.0.1:{port}",
         "--workers",
         str(workers),
+        # Its control socket would be one path in $HOME for every gunicorn running at once.
+        "--no-control-socket",
         *args,
     ]
     process = subprocess.Popen(

@@ -6,3 +6,8 @@ class CoreConfig(AppConfig):
 
     name = "apps.core"
     label = "core"
+
+    def ready(self) -> None:
+        from . import tracing
+
+        tracing.configure()  # before Django's handlers load their middleware

@@ -35,7 +35,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 
-from . import metrics
+from . import metrics, tracing
 from .json import dumps
 from .problems import (
     PROBLEM_CONTENT_TYPE,
@@ -56,6 +56,7 @@ HEADER_MIDDLEWARE = (SecurityMiddleware, XFrameOptionsMiddleware)
 # What every fast path does in place of a middleware, for any route.
 REPRODUCED = {
     "apps.core.middleware.HttpMetricsMiddleware": "dbapi_http_* by the route's view name",
+    tracing.DJANGO_MIDDLEWARE: "the server span and traceresponse (the request scope)",
     "apps.core.middleware.RequestIdMiddleware": "the request scope (apps.core.scope)",
     "django.middleware.security.SecurityMiddleware": "its headers; HTTPS redirects go to Django",
     "django.middleware.clickjacking.XFrameOptionsMiddleware": "its header",
@@ -266,7 +267,8 @@ class FastPaths:
 
     - the request scope, as `RequestIdMiddleware` and the request signals set it up: the request
       id for the answer and the logs, the database connections checked before and after (the
-      signals themselves are not sent: other receivers of them do not run for these paths);
+      signals themselves are not sent: other receivers of them do not run for these paths), and
+      the server span Django's tracing middleware would have started, with its `traceresponse`;
     - host validation, HTTPS redirects and CommonMiddleware's refusals: a request Django would
       refuse or redirect goes on to Django;
     - the headers `SecurityMiddleware` and `XFrameOptionsMiddleware` add, which depend only on
@@ -302,7 +304,9 @@ class FastPaths:
             return self.application(environ, start_response)  # refused or redirected by Django
         started = time.perf_counter()
         scope = contextlib.ExitStack()
-        request_id = scope.enter_context(request_scope(environ.get(META_KEY)))
+        view = route.view_name(match)
+        trace = tracing.http_request(environ, view=view)
+        request_id = scope.enter_context(request_scope(environ.get(META_KEY), trace=trace))
         try:
             answer = route.answer(environ, match)
         except Exception as exc:
@@ -312,12 +316,17 @@ class FastPaths:
         if answer.status >= 400 and not answer.logged:
             log_answer(environ, answer)
         metrics.record_http(
-            view=route.view_name(match),
+            view=view,
             method=environ["REQUEST_METHOD"],
             status=answer.status,
             seconds=time.perf_counter() - started,
         )
-        headers = [*answer.headers, *self.headers[route.name, secure], (HEADER, request_id)]
+        headers = [
+            *answer.headers,
+            *self.headers[route.name, secure],
+            (HEADER, request_id),
+            *tracing.answered(status=answer.status),
+        ]
         try:
             start_response(answer.status_line, headers)
         except BaseException:
