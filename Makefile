@@ -17,7 +17,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 TEST_DATABASE_URL_REPORTING ?= $(TEST_DATABASE_URL)_reporting
 PYTEST_ARGS ?=
 
-.PHONY: run test lint check-django services install install-dev migrate bench bench-grpc clean protos
+.PHONY: run test lint check-django services install install-dev migrate bench bench-grpc bench-login-flood clean protos
 
 run: install migrate
 	$(PY) manage.py runserver $(HOST):$(PORT)
@@ -60,6 +60,17 @@ bench-grpc: export REDIS_URL = $(BENCH_REDIS_URL)
 bench-grpc: install-dev
 	$(PY) scripts/services.py
 	$(PY) -m bench.rpc
+
+# POST /actions/example/bar's p99 while 8 threads send wrong passwords to /api/v1/auth/token from
+# one address, against its p99 without them, same run (bench/login_flood.py).
+bench-login-flood: export BENCH_DATABASE_URL := $(BENCH_DATABASE_URL)
+bench-login-flood: export BENCH_REDIS_URL := $(BENCH_REDIS_URL)
+bench-login-flood: export DATABASE_URL = $(BENCH_DATABASE_URL)
+bench-login-flood: export REDIS_URL = $(BENCH_REDIS_URL)
+bench-login-flood: install-dev
+	scripts/system-packages.sh wrk
+	$(PY) scripts/services.py
+	$(PY) -m bench.login_flood
 
 # The gRPC modules generated from protos/*.proto are committed; this regenerates them after a
 # .proto changes (tests/rpc/test_protos.py fails while they are stale).

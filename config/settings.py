@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -69,6 +70,7 @@ ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if LOCAL else []
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "apps.core.views.csrf_failure"
 
 INSTALLED_APPS = [
     # The admin, on a site that demands a second factor from staff (django-otp).
@@ -77,8 +79,12 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before whitenoise's and staticfiles' runserver: its own wraps theirs (request ids in the
+    # development server's lines).
+    "apps.core",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "csp",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -86,7 +92,6 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "apps.twofactor",
-    "apps.core",
     "apps.accounts",
     "apps.actions",
     "apps.example",
@@ -98,6 +103,7 @@ MIDDLEWARE = [
     "apps.core.middleware.HttpMetricsMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # before whitenoise, so static files carry the policy too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -293,6 +299,9 @@ STORAGES = {
 # Behind nginx, which terminates TLS and sets X-Forwarded-Proto.
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Proxies whose X-Forwarded-For says who the client is (apps/core/client_address.py): addresses or
+# networks, or `*` for any peer. The variable gunicorn reads for X-Forwarded-Proto, same default.
+FORWARDED_ALLOW_IPS = env.list("FORWARDED_ALLOW_IPS", default=["127.0.0.1", "::1"])
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not LOCAL)
 # Probes and Prometheus speak plain HTTP to the pod.
 SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
@@ -302,6 +311,23 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not LOCAL)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not LOCAL)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not LOCAL)
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy on every answer of MIDDLEWARE (pages, the admin, Swagger UI, error
+# pages): scripts, styles, images and fonts from this site only, never inline, never a third
+# party. `data:` images are the icons Swagger UI's stylesheet carries.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- REST framework and the OpenAPI schema --------------------------------------------------------
 
@@ -309,6 +335,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.problems.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["apps.core.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JSONParser"],
+    # 401/403 before 406: who may call comes before what they accept (apps/core/negotiation.py).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.negotiation.CredentialsFirstNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -377,6 +405,19 @@ ACTIONS_MAX_BODY = env.int("ACTIONS_MAX_BODY", default=1024 * 1024)
 # How long a verified API key stays cached (seconds): also the longest a revocation can take when
 # the cache could not be told of it (Redis paused or restarting). One query per key and interval.
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=2)
+# Calls in one `POST /actions/batch` (gRPC Batch); and whether one batch may span several
+# databases (each committed on its own at the end: not atomic across them, hence off).
+ACTIONS_MAX_BATCH = env.int("ACTIONS_MAX_BATCH", default=100)
+ACTIONS_BATCH_MULTI_DB = env.bool("ACTIONS_BATCH_MULTI_DB", default=False)
+# Seconds an Idempotency-Key's answer is kept (`manage.py prune_idempotency_keys` drops older).
+ACTIONS_IDEMPOTENCY_SECONDS = env.int("ACTIONS_IDEMPOTENCY_SECONDS", default=86400)
+# Seconds an action's statements may run (PostgreSQL statement_timeout) unless the action
+# declares its own `timeout=`; past it the call is rolled back and answers 504.
+ACTIONS_STATEMENT_TIMEOUT = env.float("ACTIONS_STATEMENT_TIMEOUT", default=30.0)
+# The rate of API clients that have none of their own (e.g. 100/s, 6000/min); empty: no limit.
+ACTIONS_DEFAULT_RATE = env("ACTIONS_DEFAULT_RATE", default="")
+# Processes that share a client's rate when Redis cannot count it: each allows rate / this.
+ACTIONS_RATE_PROCESSES = env.int("ACTIONS_RATE_PROCESSES", default=2)
 
 # --- gRPC -----------------------------------------------------------------------------------------
 # `manage.py grpcserver` serves the actions (dbapi.v1.Actions) and the original api.Api over gRPC.
@@ -440,6 +481,17 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = env.bool("OTP_ADMIN_HIDE_SENSITIVE_DATA", defaul
 OTP_LOGIN_TIMEOUT = env.int("OTP_LOGIN_TIMEOUT", default=300)
 # Seconds a user token for the mobile API (POST /api/v1/auth/token) is valid.
 USER_TOKEN_LIFETIME = env.int("USER_TOKEN_LIFETIME", default=86400)
-# Wrong passwords for one username, within LOGIN_FAILURE_WINDOW seconds, before 429.
+# Password checks pass three limits before the (slow) password hasher runs; any of them answers
+# 429 with Retry-After instead (apps/twofactor/login_limits.py).
+# Wrong passwords for one username, within LOGIN_FAILURE_WINDOW seconds.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)
+# Wrong passwords from one client address (see FORWARDED_ALLOW_IPS), within LOGIN_ADDRESS_WINDOW
+# seconds; 0: no limit. Shared by every process through the cache.
+LOGIN_ADDRESS_LIMIT = env.int("LOGIN_ADDRESS_LIMIT", default=20)
+LOGIN_ADDRESS_WINDOW = env.int("LOGIN_ADDRESS_WINDOW", default=900)
+# Password hashes one process computes per second, whoever asks (a burst of
+# LOGIN_PROCESS_HASH_BURST at once), so that a flood from many addresses cannot take a worker's
+# whole time. 0: no limit.
+LOGIN_PROCESS_HASH_RATE = env.float("LOGIN_PROCESS_HASH_RATE", default=1.0)
+LOGIN_PROCESS_HASH_BURST = env.int("LOGIN_PROCESS_HASH_BURST", default=10)

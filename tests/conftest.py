@@ -39,6 +39,15 @@ def _empty_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _full_password_hash_budget():
+    """Each test starts with the process's budget of password hashes full, as a new worker does
+    (LOGIN_PROCESS_HASH_RATE): the suite checks passwords faster than any one person would."""
+    from apps.twofactor.login_limits import process_hashes
+
+    process_hashes.cache_clear()
+
+
 class LogLines:
     """What the project's stdout handler wrote, parsed line by line."""
 

@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import ngettext
 
 from .models import User, UserToken
 from .second_factor import reset_second_factor
@@ -16,15 +17,28 @@ class PersonAdmin(UserAdmin):
         permissions=["change"],
     )
     def reset_second_factor(self, request, queryset):
+        people = 0
         for user in queryset:
             removed = reset_second_factor(user=user)
-            self.log_change(request, user, f"Reset two-factor authentication ({removed} devices).")
-        self.message_user(
-            request,
-            f"Two-factor authentication reset for {queryset.count()} people: they log in with "
-            "their password and enrol a new authenticator.",
-            messages.SUCCESS,
+            people += 1
+            self.log_change(
+                request,
+                user,
+                ngettext(
+                    "Reset two-factor authentication (%(count)d device).",
+                    "Reset two-factor authentication (%(count)d devices).",
+                    removed,
+                )
+                % {"count": removed},
+            )
+        message = ngettext(
+            "Two-factor authentication reset for %(count)d person: they log in with their "
+            "password and enrol a new authenticator.",
+            "Two-factor authentication reset for %(count)d people: they log in with their "
+            "password and enrol a new authenticator.",
+            people,
         )
+        self.message_user(request, message % {"count": people}, messages.SUCCESS)
 
 
 @admin.register(UserToken)

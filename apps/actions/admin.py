@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
+from django.utils.translation import ngettext
 
 from .clients import assign_new_key, forget_api_client, revoke_api_client
 from .models import ApiClient
@@ -27,7 +28,7 @@ class ApiClientForm(forms.ModelForm):
 
     class Meta:
         model = ApiClient
-        fields = ["name", "is_active", "allowed_modules"]
+        fields = ["name", "is_active", "allowed_modules", "rate"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -40,7 +41,15 @@ class ApiClientForm(forms.ModelForm):
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin):
     form = ApiClientForm
-    list_display = ["name", "key_prefix", "is_active", "modules", "created_at", "last_used_at"]
+    list_display = [
+        "name",
+        "key_prefix",
+        "is_active",
+        "modules",
+        "rate",
+        "created_at",
+        "last_used_at",
+    ]
     list_filter = ["is_active"]
     search_fields = ["name", "key_prefix"]
     readonly_fields = ["key_prefix", "created_at", "last_used_at"]
@@ -89,7 +98,10 @@ class ApiClientAdmin(admin.ModelAdmin):
             if not revoke_api_client(client):
                 self.warn_cache_unreachable(request, client)
             revoked += 1
-        self.message_user(request, f"Revoked {revoked} API client(s).", messages.SUCCESS)
+        message = ngettext(
+            "Revoked %(count)d API client.", "Revoked %(count)d API clients.", revoked
+        )
+        self.message_user(request, message % {"count": revoked}, messages.SUCCESS)
 
     def warn_cache_unreachable(self, request, client: ApiClient) -> None:
         message = CACHE_UNREACHABLE.format(name=client.name, seconds=settings.API_KEY_CACHE_SECONDS)

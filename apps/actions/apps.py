@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.utils.module_loading import autodiscover_modules
 
 
@@ -16,3 +17,15 @@ class ActionsConfig(AppConfig):
 
         autodiscover_modules("actions")
         registry.check_databases(set(settings.DATABASES))
+        _check_default_rate()
+
+
+def _check_default_rate() -> None:
+    """ACTIONS_DEFAULT_RATE must be a rate the limiter reads: found at start-up, not per call."""
+    from .rates import Rate
+
+    if settings.ACTIONS_DEFAULT_RATE:
+        try:
+            Rate.parse(settings.ACTIONS_DEFAULT_RATE)
+        except ValidationError as exc:
+            raise ImproperlyConfigured(f"ACTIONS_DEFAULT_RATE: {exc.messages[0]}") from None

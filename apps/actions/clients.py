@@ -28,6 +28,7 @@ from apps.accounts.credentials import secret_digest
 from apps.core.cache import cache_or
 
 from .models import ApiClient
+from .rates import Rate, rate_for
 
 PREFIX_LENGTH = 12
 SECRET_BYTES = 32  # 256 bits
@@ -43,20 +44,23 @@ class Caller:
     id: int
     name: str
     allowed_modules: frozenset[str]
+    rate: Rate | None = None  # its own, or ACTIONS_DEFAULT_RATE; None: unlimited
 
     def may_call(self, module: str) -> bool:
         return not self.allowed_modules or module in self.allowed_modules
 
 
 def _cache_key(digest: str) -> str:
-    return f"apiclient:{digest}"
+    # The version changes with Caller's fields, so processes of two releases never read each
+    # other's entries while a deployment rolls.
+    return f"apiclient:v2:{digest}"
 
 
 def create_api_client(
-    *, name: str, allowed_modules: list[str] | None = None
+    *, name: str, allowed_modules: list[str] | None = None, rate: str = ""
 ) -> tuple[ApiClient, str]:
     """Create a client; returns it with its key, which is shown once and never stored."""
-    client = ApiClient(name=name, allowed_modules=sorted(set(allowed_modules or [])))
+    client = ApiClient(name=name, allowed_modules=sorted(set(allowed_modules or [])), rate=rate)
     key = assign_new_key(client)
     client.full_clean()
     client.save()
@@ -120,7 +124,7 @@ def authenticate_key(key: str) -> Caller | None:
 def _verify(prefix: str, digest: str) -> Caller | None:
     client = (
         ApiClient.objects.filter(key_prefix=prefix, is_active=True)
-        .only("id", "name", "allowed_modules", "key_hash", "last_used_at")
+        .only("id", "name", "allowed_modules", "rate", "key_hash", "last_used_at")
         .first()
     )
     if client is None or not hmac.compare_digest(client.key_hash, digest):
@@ -133,7 +137,10 @@ def _verify(prefix: str, digest: str) -> Caller | None:
             pk=client.pk,
         ).update(last_used_at=now)
     caller = Caller(
-        id=client.id, name=client.name, allowed_modules=frozenset(client.allowed_modules)
+        id=client.id,
+        name=client.name,
+        allowed_modules=frozenset(client.allowed_modules),
+        rate=rate_for(client.rate),
     )
     cache_or(None, cache.set, _cache_key(digest), caller, timeout=settings.API_KEY_CACHE_SECONDS)
     return caller

@@ -52,3 +52,18 @@ class MalformedInput(Problem):
 class ActionConflict(Problem):
     status_code = 409
     default_detail = "The change conflicts with existing data; nothing was changed."
+
+
+class StatementTimeout(Problem):
+    """PostgreSQL cancelled a statement that ran past the action's timeout (or the caller's
+    deadline): the transaction was rolled back."""
+
+    status_code = 504
+    default_detail = "The action ran past its time limit; nothing was changed."
+    type_slug = "statement-timeout"
+
+
+class BatchSpansDatabases(Problem):
+    status_code = 400
+    default_detail = "A batch is atomic on one database only."
+    type_slug = "batch-spans-databases"

@@ -1,6 +1,9 @@
-"""The services that call actions: API clients and their keys."""
+"""The services that call actions (API clients and their keys), and the answers kept for
+their Idempotency-Keys."""
 
 from django.db import models
+
+from .rates import validate_rate
 
 
 class ApiClient(models.Model):
@@ -22,6 +25,12 @@ class ApiClient(models.Model):
         blank=True,
         help_text="Action modules this client may call; empty means all of them.",
     )
+    rate = models.CharField(
+        max_length=32,
+        blank=True,
+        validators=[validate_rate],
+        help_text="Calls allowed per period, e.g. 100/s or 6000/min; empty: ACTIONS_DEFAULT_RATE.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -31,3 +40,30 @@ class ApiClient(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class IdempotencyRecord(models.Model):
+    """The answer of a call made with an Idempotency-Key, kept so that a repeat gets it back.
+
+    Written in the same transaction as the call's own writes, on the same database, so the two
+    are committed together or not at all. `client_id` is not a foreign key: the record lives on
+    the action's database, which need not be the one holding the API clients.
+    """
+
+    client_id = models.BigIntegerField()
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(
+        max_length=64, help_text="SHA-256 of the call (module, action, input) it answered."
+    )
+    status = models.PositiveSmallIntegerField()
+    body = models.BinaryField()
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client_id", "key"], name="idempotency_client_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_id}: {self.key}"

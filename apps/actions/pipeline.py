@@ -1,38 +1,59 @@
 """The one way an action is called, whatever the transport.
 
-HTTP (`apps.actions.http`: the Django view and the WSGI fast path) and gRPC
-(`apps.rpc.actions_service`) only decode their request into an `ActionCall` and encode what comes
-back: an `Outcome`, or a `Problem` raised on the way. Everything in between happens here, once,
-in this order:
+HTTP (`apps.actions.http`: the Django views and the WSGI fast path) and gRPC
+(`apps.rpc.actions_service`) only decode their request into an `ActionCall` (or a `BatchCall`)
+and encode what comes back: an `Outcome`, or a `Problem` raised on the way. Everything in between
+happens here, once, in this order:
 
-    authenticate → find → authorise → validate → run (in the action's transaction) → represent
+    authenticate → find → authorise → rate limit → validate → in the call's transactions:
+    idempotency → run (under the statement timeout) → represent → keep the answer for the key
 
-so that a control added to a call (rate limits, idempotency, timeouts, metrics, traces) is added
-here and holds for every transport.
+and a dry run rolls every transaction back at the end. A control added to calls (metrics,
+traces…) is added here and holds for every transport.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, connections, transaction
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, connections, transaction
+from django.utils import timezone
+from psycopg2 import errors as pg_errors
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from apps.accounts.credentials import bearer_credential
-from apps.core.json import non_finite_errors
+from apps.core.json import dumps, non_finite_errors
+from apps.core.problems import DocumentedProblem, Problem, document_for_exception
 
+from . import idempotency, rates, sql
 from .clients import Caller, authenticate_key
 from .db import Db
 from .exceptions import (
     ActionConflict,
     ActionNotFound,
+    BatchSpansDatabases,
     InvalidApiKey,
     MissingApiKey,
     ModuleForbidden,
+    StatementTimeout,
 )
 from .registry import Action, Module, registry
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """How the caller wants the call made, from headers or metadata."""
+
+    idempotency_key: str | None = None  # checked: 1 to 255 printable ASCII
+    dry_run: bool = False  # run, answer, and roll everything back
+    deadline: float | None = None  # time.monotonic() by which the caller stops waiting (gRPC)
 
 
 @dataclass
@@ -46,34 +67,101 @@ class ActionCall:
     # answered after authentication and authorisation, as a body that fails validation is.
     decode: Callable[[], Any] = dict
     transport: str = "http"  # "http" or "grpc": for logs and metrics, never for behaviour
+    options: CallOptions = field(default_factory=CallOptions)
+
+
+@dataclass
+class BatchCall:
+    """Several calls to run in order in one transaction: `{"calls": [{"module", "action",
+    "input"}, …]}` as `decode` gives it."""
+
+    authorization: str | None
+    decode: Callable[[], Any] = dict
+    transport: str = "http"
+    options: CallOptions = field(default_factory=CallOptions)
 
 
 @dataclass
 class Outcome:
-    """A call's answer: its represented result, and headers (or metadata) to send with it."""
+    """A call's answer: its represented result, and headers (or metadata) to send with it.
+
+    `body` is the answer's JSON when it was encoded here: the answer kept for an
+    Idempotency-Key, which a repeat of the call gets byte for byte.
+    """
 
     result: Any
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
 
 
 def perform(call: ActionCall) -> Outcome:
     """Run one call to the end; raises the Problem that answers it when it fails."""
-    action = _authorised_action(call)
-    arguments = validate(action, call.decode())
-    return Outcome(result=run(action, arguments))
+    caller = authenticate(call.authorization)
+    action = find_action(caller=caller, module=call.module, action=call.action)
+    headers = count_call(caller)
+    payload = call.decode()
+    arguments = validate(action, payload)
+
+    def run_it(work: Work) -> Any:
+        return action.represent(_whole(work.run(action, arguments)))
+
+    signature = {"module": action.module, "action": action.name, "input": payload}
+    return _transact(
+        caller, call.options, headers, databases=_databases([action]), run=run_it, what=signature
+    )
 
 
-def stream(call: ActionCall) -> Iterator[Any]:
-    """Run one call and yield its result item by item, each as it is read.
+def perform_batch(call: BatchCall) -> Outcome:
+    """Run every call of a batch in order, all in one transaction per database: all succeed
+    (their results in order), or nothing is committed and the failing call's problem is
+    raised with its `index`."""
+    caller = authenticate(call.authorization)
+    items = _batch_items(call.decode())
+    steps = []
+    for index, item in enumerate(items):
+        with _indexed(index):
+            action = find_action(caller=caller, module=item["module"], action=item["action"])
+            steps.append((action, validate(action, item["input"])))
+    databases = _databases([action for action, _ in steps])
+    if len(databases) > 1 and not settings.ACTIONS_BATCH_MULTI_DB:
+        raise BatchSpansDatabases(
+            f"This batch's calls run on several databases ({', '.join(databases)}); a batch is "
+            "atomic on one database only."
+        )
+    headers = count_call(caller, cost=len(steps))
+
+    def run_all(work: Work) -> dict[str, list[Any]]:
+        results = []
+        for index, (action, arguments) in enumerate(steps):
+            with _indexed(index):
+                results.append(action.represent(_whole(work.run(action, arguments))))
+        return {"results": results}
+
+    signature = {"batch": items}
+    return _transact(
+        caller, call.options, headers, databases=databases, run=run_all, what=signature
+    )
+
+
+def stream(call: ActionCall) -> tuple[Iterator[Any], dict[str, str]]:
+    """Run one call and yield its result item by item, each as it is read; with the headers
+    to answer with.
 
     For results too large to hold: the action's transaction stays open while the items are
     taken, and closing the iterator early (a client that went away) rolls it back at once.
-    Authentication, authorisation and validation happen before the first item is asked for,
-    so their problems are raised by this call, not by the iteration.
+    Authentication, authorisation, the rate limit and validation happen before the first item
+    is asked for, so their problems are raised by this call, not by the iteration. A streamed
+    answer is not kept for an Idempotency-Key (it would have to be held whole): a key is a 400.
     """
-    action = _authorised_action(call)
+    caller = authenticate(call.authorization)
+    action = find_action(caller=caller, module=call.module, action=call.action)
+    if call.options.idempotency_key is not None:
+        raise StreamNotKept()
+    headers = count_call(caller)
     arguments = validate(action, call.decode())
-    return _items_in_transaction(action, arguments)
+    if call.options.dry_run:
+        headers["Preference-Applied"] = "tx=rollback"
+    return _items_in_transaction(action, arguments, call.options), headers
 
 
 def ping(call: ActionCall) -> Outcome:
@@ -113,6 +201,13 @@ def find_action(*, caller: Caller, module: str, action: str) -> Action:
     return found
 
 
+def count_call(caller: Caller, *, cost: int = 1) -> dict[str, str]:
+    """Count the calls against the client's rate (429 over it); the RateLimit headers."""
+    if caller.rate is None:
+        return {}
+    return rates.take(client_id=caller.id, rate=caller.rate, cost=cost).headers()
+
+
 def validate(action: Action, payload: Any) -> dict[str, Any]:
     """The action's serializer applied to the input (a JSON object); 400 with `errors`."""
     if not isinstance(payload, Mapping):
@@ -123,38 +218,168 @@ def validate(action: Action, payload: Any) -> dict[str, Any]:
     return action.validate(payload)
 
 
-def run(action: Action, arguments: Mapping[str, Any]) -> Any:
-    """Run the action (in its transaction when it has a database) and represent its result.
+class Work:
+    """The transactions of one call or batch: one per database it touches, opened as the calls
+    reach it and committed together at the end, or all rolled back (an error, a dry run).
 
-    A result that is an iterator (rows from a server-side cursor) is read to the end inside the
-    transaction. An integrity error rolls the transaction back and is a 409.
+    Each action's statements run under its timeout (`SET LOCAL statement_timeout` on
+    PostgreSQL), shortened to the caller's deadline when that comes first.
     """
-    try:
+
+    def __init__(self, options: CallOptions):
+        self.options = options
+        self.stack = contextlib.ExitStack()
+        self.opened: list[str] = []
+        self.timeouts: dict[str, int] = {}
+
+    def __enter__(self) -> Work:
+        return self
+
+    def __exit__(self, kind, error, trace) -> bool:
+        if error is None and self.options.dry_run:
+            for alias in self.opened:
+                transaction.set_rollback(True, using=alias)
+        return self.stack.__exit__(kind, error, trace)
+
+    def open(self, alias: str) -> None:
+        if alias not in self.opened:
+            self.stack.enter_context(transaction.atomic(using=alias))
+            self.opened.append(alias)
+
+    def run(self, action: Action, arguments: Mapping[str, Any]) -> Any:
+        """Run the action in its database's transaction, under its timeout."""
         if action.using is None:
-            return action.represent(_whole(action.func(**arguments)))
-        with transaction.atomic(using=action.using):
-            db = Db(connections[action.using])
-            return action.represent(_whole(action.func(db, **arguments)))
+            return action.func(**arguments)
+        self.open(action.using)
+        self._limit(action.using, seconds=action.timeout or settings.ACTIONS_STATEMENT_TIMEOUT)
+        return action.func(Db(connections[action.using]), **arguments)
+
+    def _limit(self, alias: str, *, seconds: float) -> None:
+        if self.options.deadline is not None:
+            seconds = min(seconds, max(0.001, self.options.deadline - time.monotonic()))
+        milliseconds = max(1, math.ceil(seconds * 1000))
+        connection = connections[alias]
+        if connection.vendor != "postgresql" or self.timeouts.get(alias) == milliseconds:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(sql.SQL_STATEMENT_TIMEOUT, [milliseconds])
+        self.timeouts[alias] = milliseconds
+
+
+class StreamNotKept(Problem):
+    status_code = 400
+    default_detail = (
+        "A streamed answer (Accept: application/x-ndjson) is not kept for an Idempotency-Key: "
+        "send the key without asking for a stream, or stream without a key."
+    )
+    type_slug = "stream-not-kept"
+
+
+# --- Inside the transactions ----------------------------------------------------------------------
+
+
+def _transact(
+    caller: Caller,
+    options: CallOptions,
+    headers: dict[str, str],
+    *,
+    databases: list[str],
+    run: Callable[[Work], Any],
+    what: Any,
+) -> Outcome:
+    """Run `run` in the call's transactions, with its Idempotency-Key (none on a dry run: it
+    keeps nothing) and the answer headers the options call for."""
+    key = None if options.dry_run else options.idempotency_key
+    if options.dry_run:
+        headers["Preference-Applied"] = "tx=rollback"
+    with _mapped_database_errors(), Work(options) as work:
+        if key is None:
+            return Outcome(result=run(work), headers=headers)
+        # The answer is kept on the call's (first) database, in the same transaction.
+        using = databases[0] if databases else "default"
+        work.open(using)
+        digest = idempotency.fingerprint(what)
+        now = timezone.now()
+        kept = idempotency.claim(using=using, client_id=caller.id, key=key, digest=digest, now=now)
+        if kept is not None:
+            headers["Idempotent-Replayed"] = "true"
+            return Outcome(result=None, headers=headers, body=kept.body)
+        result = run(work)
+        body = dumps(result)
+        idempotency.keep(
+            using=using,
+            client_id=caller.id,
+            key=key,
+            digest=digest,
+            status=200,
+            body=body,
+            now=now,
+        )
+        return Outcome(result=result, headers=headers, body=body)
+
+
+def _items_in_transaction(
+    action: Action, arguments: Mapping[str, Any], options: CallOptions
+) -> Iterator[Any]:
+    with _mapped_database_errors(), Work(options) as work:
+        yield from action.represent_items(work.run(action, arguments))
+
+
+@contextlib.contextmanager
+def _mapped_database_errors() -> Iterator[None]:
+    """An integrity error is a 409 and a cancelled statement a 504, both rolled back."""
+    try:
+        yield
     except IntegrityError as exc:
         raise ActionConflict() from exc
+    except OperationalError as exc:
+        if isinstance(exc.__cause__, pg_errors.QueryCanceled):
+            raise StatementTimeout() from exc
+        raise
 
 
-def _authorised_action(call: ActionCall) -> Action:
-    caller = authenticate(call.authorization)
-    return find_action(caller=caller, module=call.module, action=call.action)
+@contextlib.contextmanager
+def _indexed(index: int) -> Iterator[None]:
+    """A batch's call failing: its problem, with its place in the batch."""
+    try:
+        with _mapped_database_errors():
+            yield
+    except DocumentedProblem:
+        raise
+    except Exception as exc:
+        raise DocumentedProblem(document_for_exception(exc).with_members(index=index)) from exc
+
+
+def _databases(actions: list[Action]) -> list[str]:
+    """The databases the actions run on, in the order they are first reached."""
+    return list(dict.fromkeys(a.using for a in actions if a.using is not None))
 
 
 def _whole(result: Any) -> Any:
     return list(result) if isinstance(result, Iterator) else result
 
 
-def _items_in_transaction(action: Action, arguments: Mapping[str, Any]) -> Iterator[Any]:
+# --- The batch's own input ------------------------------------------------------------------------
+
+
+class _BatchItem(serializers.Serializer):
+    module = serializers.CharField()
+    action = serializers.CharField()
+    input = serializers.DictField(required=False, default=dict)
+
+
+def _batch_items(payload: Any) -> list[dict[str, Any]]:
+    if not isinstance(payload, Mapping):
+        raise ValidationError({"non_field_errors": ["The input must be a JSON object."]})
+    errors = non_finite_errors(payload)
+    if errors:
+        raise ValidationError(errors)
+    limit = settings.ACTIONS_MAX_BATCH
+    batch = serializers.ListField(child=_BatchItem(), min_length=1, max_length=limit)
+    calls = payload.get("calls")
+    if calls is None:
+        raise ValidationError({"calls": ["This field is required."]})
     try:
-        if action.using is None:
-            yield from action.represent_items(action.func(**arguments))
-            return
-        with transaction.atomic(using=action.using):
-            db = Db(connections[action.using])
-            yield from action.represent_items(action.func(db, **arguments))
-    except IntegrityError as exc:
-        raise ActionConflict() from exc
+        return batch.run_validation(calls)
+    except ValidationError as exc:
+        raise ValidationError({"calls": exc.detail}) from None

@@ -39,6 +39,7 @@ class Action:
     output: type | None = None
     many: bool = False  # the output is a list of `output`
     using: str | None = None
+    timeout: float | None = None  # seconds its statements may run; None: the default
 
     def validate(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """The input serializer's validated data for `payload`; raises ValidationError (400)."""
@@ -126,16 +127,20 @@ class Module:
         input: type,
         output: Any = None,
         using: str | None = None,
+        timeout: float | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register the decorated function as the action `name` of this module.
 
         `input` is a serializer class. `output`, optional, is a serializer class for a result
-        that is one object, or `Serializer(many=True)` for a list of them.
+        that is one object, or `Serializer(many=True)` for a list of them. `timeout` bounds how
+        long its statements may run, in seconds (default ACTIONS_STATEMENT_TIMEOUT).
         """
         output, many = _output_class(output)
         _check_name("action", name)
         if using == "":
             raise ImproperlyConfigured(f"Action {self.name}.{name}: `using` is an empty alias.")
+        if timeout is not None and not timeout > 0:
+            raise ImproperlyConfigured(f"Action {self.name}.{name}: `timeout` must be > 0.")
 
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
             if name in self.actions:
@@ -152,6 +157,7 @@ class Module:
                 output=output,
                 many=many,
                 using=using,
+                timeout=timeout,
             )
             return func
 

@@ -1,4 +1,5 @@
-"""`POST /actions/<module>/<action>` and `POST /actions/<module>/` for Django's handler.
+"""`POST /actions/<module>/<action>`, `POST /actions/<module>/` and `POST /actions/batch` for
+Django's handler.
 
 The fast path (`wsgi.py`) answers these under gunicorn; these views answer them everywhere else
 (runserver, the test client, ACTIONS_FAST_PATH=false) with the same code (`http.serve`).
@@ -22,3 +23,9 @@ def call(request: HttpRequest, module: str, action: str) -> HttpResponse:
 def ping(request: HttpRequest, module: str) -> HttpResponse:
     """The module's ping, as in the original: `true` when it exists and the key may call it."""
     return http.serve(request.META, module=module, action="").as_response()
+
+
+@csrf_exempt
+def batch(request: HttpRequest) -> HttpResponse:
+    """Several calls in one transaction: all of them, or none."""
+    return http.serve_batch(request.META).as_response()

@@ -13,8 +13,8 @@ from apps.core.wsgi import Answer, Environ, FastRoute
 
 from . import http
 
-# The action URLs of apps.actions.urls: a module's ping, and an action.
-ACTION_PATH = re.compile(r"/actions/(?P<module>[^/]+)/(?P<action>[^/]*)")
+# The action URLs of apps.actions.urls: a batch, a module's ping, and an action.
+ACTION_PATH = re.compile(r"/actions/(?:(?P<batch>batch)|(?P<module>[^/]+)/(?P<action>[^/]*))")
 
 
 class ActionsRoute(FastRoute):
@@ -28,4 +28,6 @@ class ActionsRoute(FastRoute):
         return "actions:call" if match["action"] else "actions:ping"
 
     def answer(self, environ: Environ, match: re.Match) -> Answer:
+        if match["batch"]:
+            return http.serve_batch(environ)
         return http.serve(environ, module=match["module"], action=match["action"])

@@ -34,14 +34,37 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# Where a masked path ends: the end of the text, or a request line's protocol (`… HTTP/1.1"`),
+# which is kept. Nothing else ends it: once decoded, a secret may hold spaces, tabs, slashes,
+# quotes or newlines.
+_MASK_ENDS = r"(?=\s+HTTP/\d(?:\.\d)?(?:[\"\s]|\Z)|\Z)"
+
+
 @functools.cache
 def _secret_paths() -> re.Pattern[str]:
-    prefixes = "|".join(re.escape(prefix) for prefix in settings.LOG_MASKED_PATH_PREFIXES)
-    return re.compile(rf"({prefixes})[^/\s?#\"']+") if prefixes else re.compile(r"(?!)")
+    prefixes = "|".join(_any_encoding(prefix) for prefix in settings.LOG_MASKED_PATH_PREFIXES)
+    if not prefixes:
+        return re.compile(r"(?!)")
+    return re.compile(rf"({prefixes}).+?{_MASK_ENDS}", re.DOTALL)
+
+
+def _any_encoding(prefix: str) -> str:
+    """A pattern for `prefix` as written or with any of its characters percent-encoded (as a
+    raw request line quotes it: `/api/v1/otp/%63heck/`), which the server decodes alike."""
+    return "".join(f"(?:{re.escape(char)}|{_percent_encoded(char)})" for char in prefix)
+
+
+def _percent_encoded(char: str) -> str:
+    """`%2F` or `%2f` for "/": the character's UTF-8 bytes as %XX, hex digits in either case."""
+    return "".join(
+        "%" + "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in f"{byte:02X}")
+        for byte in char.encode()
+    )
 
 
 def mask_secret_paths(text: str) -> str:
-    """Replace the secret in paths that carry one (LOG_MASKED_PATH_PREFIXES) with `[masked]`."""
+    """Replace everything after a prefix that carries a secret (LOG_MASKED_PATH_PREFIXES) with
+    `[masked]`, in a decoded path or a raw one."""
     if not settings.configured:  # gunicorn's master before Django: it serves no request
         return text
     return _secret_paths().sub(r"\1[masked]", text)

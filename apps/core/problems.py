@@ -65,6 +65,15 @@ class DatabaseUnavailable(Problem):
     headers = {"Retry-After": "5"}
 
 
+class DocumentedProblem(Exception):
+    """An error whose problem document is already made, e.g. a batch's failing call with its
+    `index` added: raised on, it is answered with that document as it is."""
+
+    def __init__(self, document: ProblemDocument):
+        super().__init__(document.detail or document.title)
+        self.document = document
+
+
 @dataclass(frozen=True)
 class ProblemDocument:
     """A problem as data: what every transport renders its own way."""
@@ -151,6 +160,8 @@ def field_errors(detail: Any) -> dict:
 
 def problem_for_exception(exc: BaseException) -> ProblemDocument | None:
     """The problem for a known exception, or None for one that is a bug."""
+    if isinstance(exc, DocumentedProblem):
+        return exc.document
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, PermissionDenied):

@@ -96,10 +96,14 @@ def metrics(request: HttpRequest) -> HttpResponse:
     return HttpResponse(metrics_registry.exposition(), content_type=metrics_registry.CONTENT_TYPE)
 
 
-# --- Error handlers for non-DRF views (config.urls handler400/403/404/500) ---
+# --- Error handlers for non-DRF views (config.urls handler400/403/404/500, CSRF_FAILURE_VIEW) ---
 
 
 def _wants_html(request: HttpRequest) -> bool:
+    """A browser on a page gets an HTML page; API paths answer problem+json to everyone, browsers
+    included, as their clients parse errors whatever they asked for."""
+    if request.path_info.startswith(tuple(settings.API_PATH_PREFIXES)):
+        return False
     preferred = request.get_preferred_type([PROBLEM_CONTENT_TYPE, "application/json", "text/html"])
     return preferred == "text/html"
 
@@ -116,6 +120,12 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     return _error(request, 403, "You are not allowed to do this.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's CSRF refusal as the project's 403 (its own page has inline style, which the CSP
+    refuses)."""
+    return _error(request, 403, "The form was too old or came from elsewhere: reload the page.")
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, ImproperlyConfigured
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
@@ -51,14 +52,16 @@ Headers = list[tuple[str, str]]
 
 request_logger = logging.getLogger("django.request")
 
-# The middleware whose only effect on a fast path's answers is their headers.
-HEADER_MIDDLEWARE = (SecurityMiddleware, XFrameOptionsMiddleware)
+# The middleware whose only effect on a fast path's answers is their headers. (The CSP header
+# changes per request only for a page that used a nonce; a fast path renders no page.)
+HEADER_MIDDLEWARE = (SecurityMiddleware, CSPMiddleware, XFrameOptionsMiddleware)
 # What every fast path does in place of a middleware, for any route.
 REPRODUCED = {
     "apps.core.middleware.HttpMetricsMiddleware": "dbapi_http_* by the route's view name",
     tracing.DJANGO_MIDDLEWARE: "the server span and traceresponse (the request scope)",
     "apps.core.middleware.RequestIdMiddleware": "the request scope (apps.core.scope)",
     "django.middleware.security.SecurityMiddleware": "its headers; HTTPS redirects go to Django",
+    "csp.middleware.CSPMiddleware": "its header (no nonce: a fast path renders no page)",
     "django.middleware.clickjacking.XFrameOptionsMiddleware": "its header",
     "apps.core.middleware.AllowedHostsMiddleware": "host validation: other hosts go to Django",
     "django.middleware.common.CommonMiddleware": (
@@ -271,8 +274,8 @@ class FastPaths:
       the server span Django's tracing middleware would have started, with its `traceresponse`;
     - host validation, HTTPS redirects and CommonMiddleware's refusals: a request Django would
       refuse or redirect goes on to Django;
-    - the headers `SecurityMiddleware` and `XFrameOptionsMiddleware` add, which depend only on
-      the settings and on HTTPS: Django's own middleware computes them, once, at start-up;
+    - the headers `SecurityMiddleware`, `CSPMiddleware` and `XFrameOptionsMiddleware` add, which
+      depend only on the settings and on HTTPS: the middleware computes them, once, at start-up;
     - errors answered as problems, and answers of 400 and above logged as Django logs them;
     - the request counted and timed by the view Django would have resolved it to.
     """

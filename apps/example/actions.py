@@ -1,9 +1,10 @@
-"""The example module: the original server's two actions, the pattern every module copies.
+"""The example module: the pattern every module copies, one action for each kind of work.
 
-POST /actions/example/foo      {"name": "ana", "email": "ana@example.com"}
-POST /actions/example/bar      {"name": "ana"}
+POST /actions/example/foo      {"name": "ana", "email": "ana@example.com"}   no database
+POST /actions/example/bar      {"name": "ana"}    a write and a read in one transaction
 POST /actions/example/hello    {"name": "ana"}    calls the upstream service "flask"
-POST /actions/example/numbers  {"count": 100000}  many rows: stream them over gRPC
+POST /actions/example/numbers  {"count": 100000}  many rows: streamed (NDJSON, gRPC Stream)
+POST /actions/example/wait     {"seconds": 0.1}   a statement under a 1-second timeout
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from .serializers import (
     HelloSerializer,
     NumbersSerializer,
     PersonSerializer,
+    WaitSerializer,
 )
-from .sql import SQL_NUMBERS, SQL_USERS
+from .sql import SQL_NUMBERS, SQL_USERS, SQL_WAIT
 
 actions = registry.module("example")
 
@@ -65,7 +67,16 @@ def hello(name: str) -> dict[str, Any]:
 def numbers(db: Db, count: int) -> Iterator[dict[str, Any]]:
     """Rows 1..count from a server-side cursor, read as they are sent.
 
-    gRPC's `Stream` sends each row as it is read, so the rows never sit in memory together;
-    over HTTP they are collected into one JSON array.
+    Asked for NDJSON (`Accept: application/x-ndjson`) or over gRPC's `Stream`, each row is sent
+    as it is read, so the rows never sit in memory together; otherwise they are collected into
+    one JSON array.
     """
     return db.iterate(SQL_NUMBERS, {"count": count})
+
+
+@actions.action("wait", input=WaitSerializer, using="default", timeout=1)
+def wait(db: Db, seconds: float) -> dict[str, Any]:
+    """Sleep in the database for `seconds`: past the action's 1-second timeout, PostgreSQL
+    cancels the statement and the call answers 504, rolled back."""
+    db.execute(SQL_WAIT, {"seconds": seconds})
+    return {"slept": seconds}

@@ -15,7 +15,11 @@ class HelloSerializer(serializers.Serializer):
 
 
 class NumbersSerializer(serializers.Serializer):
-    count = serializers.IntegerField(min_value=1, max_value=100_000)
+    count = serializers.IntegerField(min_value=1, max_value=1_000_000)
+
+
+class WaitSerializer(serializers.Serializer):
+    seconds = serializers.FloatField(min_value=0, max_value=10)
 
 
 class ExampleUserSerializer(serializers.Serializer):

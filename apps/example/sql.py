@@ -15,3 +15,6 @@ SQL_NUMBERS = """
     SELECT n, 'row ' || n AS label
     FROM numbers
 """
+
+# PostgreSQL's sleep (apps.example.apps gives SQLite one of the same name).
+SQL_WAIT = "SELECT pg_sleep(%(seconds)s)"

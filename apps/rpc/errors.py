@@ -22,9 +22,10 @@ GRPC_CODES = {
     403: Code.PERMISSION_DENIED,
     404: Code.NOT_FOUND,
     405: Code.UNIMPLEMENTED,
-    409: Code.ABORTED,  # an integrity error: the transaction was rolled back
+    409: Code.ABORTED,  # an integrity error (rolled back), or an Idempotency-Key in flight
     413: Code.RESOURCE_EXHAUSTED,
     415: Code.INVALID_ARGUMENT,
+    422: Code.FAILED_PRECONDITION,  # an Idempotency-Key used before for another call
     429: Code.RESOURCE_EXHAUSTED,
     500: Code.INTERNAL,  # a bug: the request id, never a traceback
     501: Code.UNIMPLEMENTED,

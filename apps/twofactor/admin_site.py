@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import HttpRequest, HttpResponse
 from django_otp.admin import OTPAdminSite
 
 from .forms import AdminLoginForm
@@ -16,3 +17,14 @@ class TwoFactorAdminSite(OTPAdminSite):
 
     def __init__(self, name: str = "admin"):
         super().__init__(name)
+
+    def login(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        """Django's admin login, answering 429 with Retry-After when the password or the code was
+        refused for too many attempts, as the pages do (Django's view would answer 200)."""
+        response = super().login(request, extra_context)
+        form = (getattr(response, "context_data", None) or {}).get("form")
+        retry_after = getattr(form, "retry_after", None)
+        if retry_after is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(retry_after)
+        return response

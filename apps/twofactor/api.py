@@ -89,7 +89,8 @@ class TokenView(APIView):
         summary="Log in with a password: a user token",
         description="The token is shown once. Endpoints that need two factors refuse it until a "
         "code verified it (POST otp/verify, or confirming a first authenticator). Repeated wrong "
-        "passwords for a username are throttled: 429 with Retry-After.",
+        "passwords (for a username, or from a client address) and a process's limit on "
+        "password hashes answer 429 with Retry-After, before any password is checked.",
         request=CredentialsSerializer,
         responses={201: IssuedTokenSerializer, **problem_responses(400, 401, 415, 429)},
         auth=[],

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest
+from django.utils.translation import ngettext
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -38,10 +39,30 @@ WRONG_CODE = "That code is not valid. Check the time on your phone and try the n
 
 
 def throttled_message(retry_after: int) -> str:
-    return f"Too many attempts. Wait {retry_after} seconds, then try again."
+    return ngettext(
+        "Too many attempts. Wait %(seconds)d second, then try again.",
+        "Too many attempts. Wait %(seconds)d seconds, then try again.",
+        retry_after,
+    ) % {"seconds": retry_after}
 
 
-class LoginForm(forms.Form):
+class Throttleable:
+    """For a form whose check can be refused for too many attempts: `retry_after` then says for
+    how many seconds, and the page answers 429 with Retry-After."""
+
+    retry_after: int | None = None
+
+    @property
+    def throttled(self) -> bool:
+        return self.retry_after is not None
+
+    def refuse(self, retry_after: int) -> forms.ValidationError:
+        """The error to raise for a throttled check."""
+        self.retry_after = retry_after
+        return forms.ValidationError(throttled_message(retry_after), code="throttled")
+
+
+class LoginForm(Throttleable, forms.Form):
     """The first step of a login: username and password."""
 
     username = forms.CharField(
@@ -55,7 +76,6 @@ class LoginForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.request = request
         self.user: User | None = None
-        self.throttled = False
 
     def clean(self):
         data = super().clean()
@@ -66,10 +86,7 @@ class LoginForm(forms.Form):
                 request=self.request, username=data["username"], password=data["password"]
             )
         except services.LoginThrottled as exc:
-            self.throttled = True
-            raise forms.ValidationError(
-                throttled_message(exc.retry_after), code="throttled"
-            ) from None
+            raise self.refuse(exc.retry_after) from None
         except services.InvalidCredentials:
             raise forms.ValidationError(
                 "That username and password do not match.", code="invalid_login"
@@ -77,7 +94,7 @@ class LoginForm(forms.Form):
         return data
 
 
-class CodeForm(forms.Form):
+class CodeForm(Throttleable, forms.Form):
     """A current second-factor code: a TOTP code or a backup code, checked against `user`."""
 
     code = forms.CharField(
@@ -90,23 +107,19 @@ class CodeForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         self.device: Device | None = None
-        self.throttled = False
 
     def clean_code(self) -> str:
         code = self.cleaned_data["code"]
         try:
             self.device = verify_code(user=self.user, code=code)
         except CodeThrottled as exc:
-            self.throttled = True
-            raise forms.ValidationError(
-                throttled_message(exc.retry_after), code="throttled"
-            ) from None
+            raise self.refuse(exc.retry_after) from None
         if self.device is None:
             raise forms.ValidationError(WRONG_CODE, code="invalid_code")
         return code
 
 
-class ConfirmDeviceForm(forms.Form):
+class ConfirmDeviceForm(Throttleable, forms.Form):
     """The first code from a new authenticator, which confirms it."""
 
     code = forms.CharField(label="6-digit code shown by the app", max_length=16, widget=TOTP_WIDGET)
@@ -114,28 +127,44 @@ class ConfirmDeviceForm(forms.Form):
     def __init__(self, *args, device: TOTPDevice, **kwargs):
         super().__init__(*args, **kwargs)
         self.device = device
-        self.throttled = False
 
     def clean_code(self) -> str:
         code = self.cleaned_data["code"]
         try:
             confirmed = services.confirm_enrolment(device=self.device, code=code)
         except CodeThrottled as exc:
-            self.throttled = True
-            raise forms.ValidationError(
-                throttled_message(exc.retry_after), code="throttled"
-            ) from None
+            raise self.refuse(exc.retry_after) from None
         if not confirmed:
             raise forms.ValidationError(WRONG_CODE, code="invalid_code")
         return code
 
 
-class AdminLoginForm(AdminAuthenticationForm):
+class EnrolmentForm(forms.Form):
+    """The first code from a new authenticator, whose key is not a device yet: a right code makes
+    it one, confirmed (`form.device`). Not throttled: whoever sees this form sees the key."""
+
+    code = forms.CharField(label="6-digit code shown by the app", max_length=16, widget=TOTP_WIDGET)
+
+    def __init__(self, *args, device: TOTPDevice, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pending = device
+        self.device: TOTPDevice | None = None
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"]
+        self.device = services.finish_enrolment(device=self.pending, code=code)
+        if self.device is None:
+            raise forms.ValidationError(WRONG_CODE, code="invalid_code")
+        return code
+
+
+class AdminLoginForm(Throttleable, AdminAuthenticationForm):
     """The admin's login: password and a second-factor code in one form.
 
     Passwords and codes are checked as on the login pages (same throttling, same single-use
-    codes). The device that accepted the code is put on `user.otp_device`, which django-otp's
-    `user_logged_in` handler stores in the session: the session is then verified.
+    codes; a throttled check sets `retry_after`, and the site answers 429). The device that
+    accepted the code is put on `user.otp_device`, which django-otp's `user_logged_in` handler
+    stores in the session: the session is then verified.
     """
 
     otp_token = forms.CharField(
@@ -165,9 +194,7 @@ class AdminLoginForm(AdminAuthenticationForm):
                 request=self.request, username=username, password=password
             )
         except services.LoginThrottled as exc:
-            raise forms.ValidationError(
-                throttled_message(exc.retry_after), code="throttled"
-            ) from None
+            raise self.refuse(exc.retry_after) from None
         except services.InvalidCredentials:
             raise self.get_invalid_login_error() from None
         self.confirm_login_allowed(user)  # active staff only
@@ -184,9 +211,7 @@ class AdminLoginForm(AdminAuthenticationForm):
         try:
             device = verify_code(user=user, code=code)
         except CodeThrottled as exc:
-            raise forms.ValidationError(
-                throttled_message(exc.retry_after), code="throttled"
-            ) from None
+            raise self.refuse(exc.retry_after) from None
         if device is None:
             raise forms.ValidationError(self.error_messages["invalid_code"], code="invalid_code")
         return device

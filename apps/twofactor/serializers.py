@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework import serializers
 
@@ -23,10 +24,20 @@ class IssuedTokenSerializer(serializers.Serializer):
     )
 
 
+# What a code can look like: letters and digits, in groups split by one space or dash (as apps
+# and printed backup codes show them). Nothing around it: a token such as " 705866" or a tab
+# is not a code, in the body of POST otp/verify as in the path of GET otp/check/<token>.
+CODE_PATTERN = r"^[A-Za-z0-9]+(?:[ -][A-Za-z0-9]+)*$"
+
+
 class CodeSerializer(serializers.Serializer):
     token = serializers.CharField(
         min_length=6,
         max_length=32,
+        trim_whitespace=False,
+        validators=[
+            RegexValidator(CODE_PATTERN, message="This is not a code: letters and digits only.")
+        ],
         help_text="A code from the authenticator app (6 digits), or a backup code.",
     )
 

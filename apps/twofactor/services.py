@@ -5,26 +5,26 @@ Checking codes lives in `verification.py`; these functions call it where a code 
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import math
 import time
 from base64 import b32encode
 
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
 from django_otp import devices_for_user
 from django_otp.models import Device
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice, default_key
 
 from apps.accounts.models import User, UserToken
-from apps.core.cache import cache_or
+from apps.core.client_address import client_address
 
 from . import selectors
+from .login_limits import LoginThrottled, start_password_check  # noqa: F401 (callers catch it here)
 from .verification import normalize_code, verify_totp
 
 logger = logging.getLogger(__name__)
@@ -38,62 +38,24 @@ class InvalidCredentials(Exception):
     """The username and password do not match an active account."""
 
 
-class LoginThrottled(Exception):
-    """Too many wrong passwords for this username: no password is checked for a while."""
-
-    def __init__(self, retry_after: int):
-        super().__init__(f"login throttled for {retry_after} s")
-        self.retry_after = retry_after
-
-
 # --- Passwords ------------------------------------------------------------------------------------
 
 
 def authenticate_password(*, request: HttpRequest | None, username: str, password: str) -> User:
     """The active person with this username and password.
 
-    After LOGIN_FAILURE_LIMIT wrong passwords for one username within LOGIN_FAILURE_WINDOW
-    seconds, raises LoginThrottled without checking the password (which also spares the slow
-    password hasher under attack). A right password clears the count. The count lives in the
-    cache: while Redis is down, passwords are checked unthrottled (the slow hasher and the second
-    factor's own throttling still stand) rather than refusing every login.
+    The check must first pass the login limits (per client address, per username, per process;
+    `login_limits.py`), which raise LoginThrottled without hashing anything: the slow password
+    hasher is what a flood of wrong passwords would otherwise spend the workers on.
     """
-    count_key, until_key = _failure_keys(username)
-    retry_after = cache_or(None, _throttled_for, count_key=count_key, until_key=until_key)
-    if retry_after is not None:
-        raise LoginThrottled(retry_after)
+    address = client_address(request.META) if request is not None else None
+    check = start_password_check(address=address, username=username)
     user = authenticate(request, username=username, password=password)
     if user is None:
-        cache_or(None, _count_password_failure, count_key=count_key, until_key=until_key)
+        check.failed()
         raise InvalidCredentials
-    cache_or(None, cache.delete_many, [count_key, until_key])
+    check.succeeded()
     return user
-
-
-def _throttled_for(*, count_key: str, until_key: str) -> int | None:
-    """Seconds until this username may try a password again; None when it may now."""
-    if (cache.get(count_key) or 0) < settings.LOGIN_FAILURE_LIMIT:
-        return None
-    until = cache.get(until_key) or time.time() + settings.LOGIN_FAILURE_WINDOW
-    return max(1, math.ceil(until - time.time()))
-
-
-def _failure_keys(username: str) -> tuple[str, str]:
-    # Hashed: usernames may hold characters a cache key should not, and stay out of Redis.
-    digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
-    return f"login-failures:{digest}", f"login-failures-until:{digest}"
-
-
-def _count_password_failure(*, count_key: str, until_key: str) -> None:
-    window = settings.LOGIN_FAILURE_WINDOW
-    cache.add(until_key, time.time() + window, timeout=window)
-    cache.add(count_key, 0, timeout=window)
-    try:
-        count = cache.incr(count_key)  # atomic: concurrent failures are all counted
-    except ValueError:  # the window ended between add and incr
-        cache.set(count_key, count := 1, timeout=window)
-    if count == settings.LOGIN_FAILURE_LIMIT:
-        logger.warning("Password logins throttled after repeated failures")
 
 
 def second_factor_required(*, enrolled: bool) -> bool:
@@ -116,10 +78,40 @@ def start_enrolment(*, user: User, name: str = DEFAULT_DEVICE_NAME) -> TOTPDevic
         return TOTPDevice.objects.create(user=user, name=name, confirmed=False)
 
 
-def pending_enrolment(*, user: User) -> TOTPDevice:
-    """The person's unconfirmed device, made on first need, so reloading the page keeps its key."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
-    return device or start_enrolment(user=user)
+def new_totp_key() -> str:
+    """A fresh 160-bit TOTP key, hex-encoded, as django-otp makes them."""
+    return default_key()
+
+
+def pending_totp_device(*, user: User, key: str) -> TOTPDevice:
+    """An authenticator being added on the pages: not in the database until its first code
+    (`finish_enrolment`), but able to draw its QR code."""
+    return TOTPDevice(user=user, name=DEFAULT_DEVICE_NAME, key=key, confirmed=False)
+
+
+def finish_enrolment(
+    *, device: TOTPDevice, code: str, at: float | None = None
+) -> TOTPDevice | None:
+    """Save a pending device, confirmed, when `code` is one of its current codes (django-otp's
+    TOTP, within the device's tolerance); None, and nothing written, otherwise.
+
+    The accepted step is recorded, so the same code cannot be used again to log in.
+    """
+    code = normalize_code(code)
+    if not code.isdigit() or len(code) != device.digits:
+        return None
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time() if at is None else at
+    if not totp.verify(int(code), tolerance=device.tolerance):
+        return None
+    device.last_t = totp.t()
+    if getattr(settings, "OTP_TOTP_SYNC", True):
+        device.drift = totp.drift
+    device.confirmed = True
+    device.last_used_at = timezone.now()
+    device.save()
+    logger.info("Authenticator confirmed", extra={"user_id": device.user_id})
+    return device
 
 
 def confirm_enrolment(

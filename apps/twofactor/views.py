@@ -1,5 +1,9 @@
 """The browser pages: login in two steps, the two-factor page, enrolment with a QR code, removal,
-backup codes. Server-rendered, no JavaScript; every code is checked by `verification.py`."""
+backup codes. Server-rendered, no JavaScript; every code is checked by `verification.py`.
+
+GET and HEAD change nothing (no device, no key, no count): what a page needs to make, a POST
+makes. A refused attempt answers 429 with Retry-After, the page showing how long to wait.
+"""
 
 from __future__ import annotations
 
@@ -25,11 +29,18 @@ from django_otp import login as otp_login
 from apps.accounts.models import User
 
 from . import selectors, services
-from .forms import CodeForm, ConfirmDeviceForm, LoginForm
+from .forms import CodeForm, ConfirmDeviceForm, EnrolmentForm, LoginForm
 from .qr import qr_svg
 
 # Between the password and the code, the session holds who is logging in, not a logged-in user.
 PENDING_LOGIN = "twofactor_pending_login"
+# The key of an authenticator being added, until its first code makes it a device: a reload
+# shows the same QR code, and an enrolment never finished leaves nothing behind.
+PENDING_ENROLMENT = "twofactor_pending_enrolment"
+# New backup codes between the POST that made them and the page that shows them, once.
+NEW_BACKUP_CODES = "twofactor_new_backup_codes"
+# A page is read with GET or HEAD (which change nothing) and its form sent with POST.
+PAGE_METHODS = ["GET", "HEAD", "POST"]
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -46,8 +57,14 @@ def _with_next(url: str, next_url: str) -> str:
     return f"{url}?{urlencode({'next': next_url})}"
 
 
-def _status(form) -> int:
-    return 429 if form is not None and form.throttled else 200
+def _page(request: HttpRequest, template: str, context: dict, *, form=None) -> HttpResponse:
+    """The page; 429 with Retry-After when its form was refused for too many attempts."""
+    response = render(request, template, context)
+    retry_after = getattr(form, "retry_after", None)
+    if retry_after is not None:
+        response.status_code = 429
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 def second_factor_checked(view):
@@ -69,7 +86,7 @@ def second_factor_checked(view):
 
 @sensitive_post_parameters("password")
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(PAGE_METHODS)
 def login_view(request: HttpRequest) -> HttpResponse:
     next_url = _next_url(request)
     if request.user.is_authenticated:
@@ -77,8 +94,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     form = LoginForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         return _after_password(request, user=form.user, next_url=next_url)
-    context = {"form": form, "next": next_url}
-    return render(request, "twofactor/login.html", context, status=_status(form))
+    return _page(request, "twofactor/login.html", {"form": form, "next": next_url}, form=form)
 
 
 def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpResponse:
@@ -94,13 +110,14 @@ def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpR
     auth_login(request, user)
     if services.second_factor_required(enrolled=False):
         messages.info(request, "This site needs a second factor: add an authenticator app.")
+        _start_enrolment(request)
         return redirect(_with_next(reverse("twofactor:add"), next_url))
     return redirect(next_url)
 
 
 @sensitive_post_parameters("code")
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(PAGE_METHODS)
 def login_code_view(request: HttpRequest) -> HttpResponse:
     """The second step: a code for the person who gave their password (or who is logged in but
     not yet verified by a device)."""
@@ -118,7 +135,7 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
         otp_login(request, form.device)
         return redirect(_next_url(request))
     context = {"form": form, "next": _next_url(request), "person": user}
-    return render(request, "twofactor/login_code.html", context, status=_status(form))
+    return _page(request, "twofactor/login_code.html", context, form=form)
 
 
 def _code_step_user(request: HttpRequest) -> User | None:
@@ -128,8 +145,7 @@ def _code_step_user(request: HttpRequest) -> User | None:
         return request.user
     pending = request.session.get(PENDING_LOGIN)
     if pending is None or time.time() - pending["started"] > settings.OTP_LOGIN_TIMEOUT:
-        request.session.pop(PENDING_LOGIN, None)
-        return None
+        return None  # an expired step is replaced by the next password step
     return User.objects.filter(pk=pending["user_id"], is_active=True).first()
 
 
@@ -149,47 +165,80 @@ def overview_view(request: HttpRequest) -> HttpResponse:
     return render(request, "twofactor/overview.html", context)
 
 
+@sensitive_post_parameters("code")
 @never_cache
 @second_factor_checked
+@require_http_methods(PAGE_METHODS)
 def add_device_view(request: HttpRequest) -> HttpResponse:
-    """ "Add authenticator": the person's pending enrolment (made now if there is none)."""
-    device = services.pending_enrolment(user=request.user)
-    url = reverse("twofactor:confirm", kwargs={"device_id": device.pk})
-    return redirect(_with_next(url, request.GET["next"]) if request.GET.get("next") else url)
+    """ "Add authenticator". A POST without a code starts an enrolment: a new key, kept in the
+    session. GET shows it (QR code, key, a form for the first code), or a button to start one.
+    A POST with the first code makes the device, confirmed."""
+    pending = request.session.get(PENDING_ENROLMENT)
+    if request.method == "POST" and "code" not in request.POST:
+        if pending is None:
+            _start_enrolment(request)
+        url = reverse("twofactor:add")
+        return redirect(_with_next(url, request.GET["next"]) if request.GET.get("next") else url)
+    if pending is None:
+        if request.method == "POST":  # a code for an enrolment that has ended (e.g. another tab)
+            messages.info(request, "That enrolment has ended: start again.")
+        return render(request, "twofactor/add_device.html", {"next": request.GET.get("next", "")})
+    device = services.pending_totp_device(user=request.user, key=pending["key"])
+    form = EnrolmentForm(request.POST or None, device=device)
+    if request.method == "POST" and form.is_valid():
+        request.session.pop(PENDING_ENROLMENT, None)
+        return _device_added(request, form.device)
+    context = _enrolment_context(request, device, form=form, action=reverse("twofactor:add"))
+    return render(request, "twofactor/confirm_device.html", context)
+
+
+def _start_enrolment(request: HttpRequest) -> None:
+    request.session[PENDING_ENROLMENT] = {"key": services.new_totp_key()}
+
+
+def _device_added(request: HttpRequest, device) -> HttpResponse:
+    otp_login(request, device)
+    messages.success(
+        request, "Authenticator added. Now get backup codes, in case you lose your phone."
+    )
+    return redirect(_next_url(request))
+
+
+def _enrolment_context(request: HttpRequest, device, *, form, action: str) -> dict:
+    uri = services.provisioning_uri(device=device)
+    return {
+        "next": request.GET.get("next", ""),
+        "form": form,
+        "device": device,
+        "action": action,
+        "qr_svg": qr_svg(uri, label="QR code to scan with your authenticator app"),
+        "secret": services.grouped_secret(device=device),
+        "issuer": settings.OTP_TOTP_ISSUER,
+    }
 
 
 @sensitive_post_parameters("code")
 @never_cache
 @second_factor_checked
-@require_http_methods(["GET", "POST"])
+@require_http_methods(PAGE_METHODS)
 def confirm_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
-    """The QR code, the key for typing by hand, and the form for the first code."""
+    """An unconfirmed device made elsewhere (the mobile API): its QR code, its key and the form for
+    the first code."""
     device = selectors.unconfirmed_totp_device(user=request.user, device_id=device_id)
     if device is None:
         raise Http404("No authenticator of yours is waiting for confirmation here.")
     form = ConfirmDeviceForm(request.POST or None, device=device)
     if request.method == "POST" and form.is_valid():
-        otp_login(request, device)
-        messages.success(
-            request, "Authenticator added. Now get backup codes, in case you lose your phone."
-        )
-        return redirect(_next_url(request))
-    uri = services.provisioning_uri(device=device)
-    context = {
-        "form": form,
-        "device": device,
-        "qr_svg": qr_svg(uri, label="QR code to scan with your authenticator app"),
-        "secret": services.grouped_secret(device=device),
-        "issuer": settings.OTP_TOTP_ISSUER,
-        "next": request.GET.get("next", ""),
-    }
-    return render(request, "twofactor/confirm_device.html", context, status=_status(form))
+        return _device_added(request, device)
+    action = reverse("twofactor:confirm", kwargs={"device_id": device.pk})
+    context = _enrolment_context(request, device, form=form, action=action)
+    return _page(request, "twofactor/confirm_device.html", context, form=form)
 
 
 @sensitive_post_parameters("code")
 @never_cache
 @second_factor_checked
-@require_http_methods(["GET", "POST"])
+@require_http_methods(PAGE_METHODS)
 def remove_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
     """Remove an authenticator, after a current code when the person has a second factor."""
     device = selectors.totp_device(user=request.user, device_id=device_id)
@@ -207,22 +256,25 @@ def remove_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
         messages.success(request, f"Removed “{name}”.")
         return redirect("twofactor:overview")
     context = {"form": form, "device": device}
-    return render(request, "twofactor/remove_device.html", context, status=_status(form))
+    return _page(request, "twofactor/remove_device.html", context, form=form)
 
 
 @sensitive_post_parameters("code")
 @never_cache
 @second_factor_checked
-@require_http_methods(["GET", "POST"])
+@require_http_methods(PAGE_METHODS)
 def backup_codes_view(request: HttpRequest) -> HttpResponse:
-    """Generate (or regenerate) ten backup codes after a current code; they are shown once, in
-    the answer to that POST, and never again."""
+    """Generate (or regenerate) ten backup codes after a current code, then redirect: the page the
+    browser lands on shows them, once (a reload shows them no more, and sends no code again)."""
     overview = selectors.overview(user=request.user)
     enrolled = any(device.confirmed for device in overview.totp_devices)
     form = CodeForm(request.POST or None, user=request.user) if enrolled else None
-    codes = None
     if request.method == "POST" and form is not None and form.is_valid():
-        codes = services.generate_backup_codes(user=request.user)
+        request.session[NEW_BACKUP_CODES] = services.generate_backup_codes(user=request.user)
+        return redirect("twofactor:backup-codes")
+    # Only GET takes them: a HEAD (a link checker, a prefetch) must not lose them unseen.
+    codes = request.session.pop(NEW_BACKUP_CODES, None) if request.method == "GET" else None
+    if codes:
         form = None
     context = {"overview": overview, "enrolled": enrolled, "form": form, "codes": codes}
-    return render(request, "twofactor/backup_codes.html", context, status=_status(form))
+    return _page(request, "twofactor/backup_codes.html", context, form=form)

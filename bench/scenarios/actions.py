@@ -31,6 +31,6 @@ SCENARIO = Scenario(
     description="POST /actions/example/bar vs raw psycopg2 doing the same upsert + select",
     django=Target(app="config.wsgi", path="/actions/example/bar"),
     baseline=Target(app="bench.baselines.actions:application", path="/"),
-    target_ratio=0.6,
+    target_ratio=0.75,
     prepare=prepare,
 )

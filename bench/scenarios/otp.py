@@ -180,6 +180,6 @@ SCENARIO = Scenario(
     baseline=Target(
         app="bench.baselines.otp:application", path="/api/v1/otp/verify", method="POST"
     ),
-    target_ratio=0.5,
+    target_ratio=0.8,
     prepare=prepare,
 )

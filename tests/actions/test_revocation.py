@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import redis
 
 from apps.actions.clients import create_api_client
 from apps.actions.models import ApiClient
 from tests.actions.conftest import ActionCaller
-from tests.servers import cache_at, redis_server
+from tests.servers import cache_at, redis_server, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -23,13 +21,6 @@ def own_redis(settings):
         settings.CACHES = cache_at(url)
         settings.CACHE_RETRY_AFTER = 0  # try Redis again as soon as it answers
         yield redis.Redis.from_url(url)
-
-
-def wait_until(condition, *, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.05)
 
 
 def test_a_key_revoked_while_redis_is_paused_is_refused_once_redis_answers(

@@ -6,7 +6,10 @@ import pytest
 import yaml
 from django.core.management import call_command
 
-ERRORS = {"400", "401", "403", "404", "405", "409", "413", "415", "500", "502", "503", "504"}
+ERRORS = {
+    *("400", "401", "403", "404", "405", "409", "413", "415", "422", "429"),
+    *("500", "502", "503", "504"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +48,21 @@ def test_the_schema_and_docs_are_served_without_a_cdn(client):
     assert "swagger-ui" in docs
     assert "cdn" not in docs.lower()
     assert "https://" not in docs
+
+
+def test_the_batch_and_the_call_headers_are_documented(schema):
+    batch = schema["paths"]["/actions/batch"]["post"]
+    body = batch["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/Batch"}
+    assert set(batch["responses"]) == {"200", *ERRORS}
+    bar = schema["paths"]["/actions/example/bar"]["post"]
+    sent = {p["name"] for p in bar["parameters"] if p["in"] == "header"}
+    assert {"Idempotency-Key", "Prefer", "Accept"} <= sent
+    answered = set(bar["responses"]["200"]["headers"])
+    assert {
+        "Idempotent-Replayed",
+        "Preference-Applied",
+        "RateLimit-Policy",
+        "RateLimit",
+    } == answered
+    assert {"RateLimit-Policy", "RateLimit"} <= set(bar["responses"]["429"]["headers"])

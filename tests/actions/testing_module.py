@@ -72,3 +72,36 @@ def reporting_insert(db: Db, name: str):
     if name == "fail":
         raise RuntimeError("undo the insert on reporting")
     return db.fetch_value("SELECT count(*) FROM example_user")
+
+
+class SlowInsertSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    seconds = serializers.FloatField(min_value=0, max_value=5, default=0)
+
+
+@actions.action("slow_insert", input=SlowInsertSerializer, using="default")
+def slow_insert(db: Db, name: str, seconds: float):
+    """Insert a row, then hold the transaction open: each run leaves one row."""
+    db.insert("example_user", {"name": name})
+    db.execute("SELECT pg_sleep(%s)", [seconds])
+    return {"name": name}
+
+
+class LongSleepSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    seconds = serializers.FloatField(min_value=0, max_value=60)
+
+
+@actions.action("sleep_long", input=LongSleepSerializer, using="default", timeout=30)
+def sleep_long(db: Db, name: str, seconds: float):
+    """A statement far longer than a caller may wait, under a long timeout of its own."""
+    db.execute("SELECT pg_sleep(%s)", [seconds])
+    return {"name": name}
+
+
+@actions.action("rows_then_fail", input=EmptySerializer, using="default")
+def rows_then_fail(db: Db):
+    """Two rows, then a failure in the middle of reading: a stream cut short."""
+    yield {"n": 1}
+    yield {"n": 2}
+    raise RuntimeError("the cursor broke after two rows")

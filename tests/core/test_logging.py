@@ -46,3 +46,17 @@ def test_a_secret_in_a_path_is_masked_in_the_log(client, log_lines):
     [warning] = log_lines(logger="django.request")
     assert warning["message"] == "Unauthorized: /api/v1/otp/check/[masked]"
     assert "493817" not in json.dumps(log_lines())
+
+
+@pytest.mark.parametrize(
+    "secret", ["%20705866", "%09705866", "123%20456", "70%0A5866", "12%2F3456"]
+)
+def test_everything_after_a_masked_prefix_is_masked_however_encoded(client, log_lines, secret):
+    client.get(f"/api/v1/otp/check/{secret}", headers={"X-Request-ID": "log-test-6"})
+    [warning] = log_lines(logger="django.request")
+    assert warning["message"].endswith(": /api/v1/otp/check/[masked]")
+    written = json.dumps(
+        [{k: v for k, v in r.items() if k not in ("timestamp", "request_id")} for r in log_lines()]
+    )
+    for piece in ("705866", "123", "456", "5866", "3456"):
+        assert piece not in written

@@ -31,7 +31,7 @@ from .conftest import (
     tool,
 )
 
-APP_SERVICES = ("web", "migrate", "flush_hits", "grpc")
+APP_SERVICES = ("web", "migrate", "flush_hits", "prune_idempotency_keys", "grpc")
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ from .conftest import (
 )
 
 README = PROJECT_DIR / "README.md"
-APP_SERVICES = ("web", "grpc", "flush_hits", "migrate")
+APP_SERVICES = ("web", "grpc", "flush_hits", "prune_idempotency_keys", "migrate")
 
 
 def readme_block(heading: str) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
+import time_machine
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -53,6 +55,20 @@ def test_the_admin_login_refuses_a_wrong_code(client, staff_member):
     other = {code_for(device, steps=s) for s in (-1, 0, 1)}
     response = admin_login(client, code=next(c for c in ("000000", "111111") if c not in other))
     assert b"That code is not valid" in response.content
+    assert client.get("/admin/").status_code == 302
+
+
+def test_the_admin_login_answers_429_with_retry_after_while_codes_are_throttled(
+    client, staff_member
+):
+    device = make_device(staff_member)
+    other = {code_for(device, steps=s) for s in (-1, 0, 1)}
+    with time_machine.travel(time.time(), tick=False):  # the 1 s lock lasts the whole test
+        admin_login(client, code=next(c for c in ("000000", "111111") if c not in other))
+        response = admin_login(client, code=code_for(device))  # right, but throttled
+    assert response.status_code == 429
+    assert response["Retry-After"] == "1"
+    assert b"Too many attempts. Wait 1 second, then try again." in response.content
     assert client.get("/admin/").status_code == 302
 
 
@@ -133,7 +149,7 @@ def test_staff_reset_a_persons_second_factor(staff_client, person):
         follow=True,
     )
     assert response.status_code == 200
-    assert b"Two-factor authentication reset for 1 people" in response.content
+    assert b"Two-factor authentication reset for 1 person:" in response.content
     assert not TOTPDevice.objects.filter(user=person).exists()
     assert not StaticDevice.objects.filter(user=person).exists()
     assert not UserToken.objects.filter(user=person).exists()

@@ -444,3 +444,23 @@ def test_the_schema_lists_the_mobile_api(client):
         "/api/v1/otp/check/{token}",
     ):
         assert re.search(re.escape(path) + r"[\"':]", schema), path
+
+
+@pytest.mark.parametrize("token", ["%20705866", "%09705866", "705866%20", "70%0A5866", "7058 66-"])
+def test_check_refuses_a_token_that_cannot_be_a_code_as_verify_does(
+    client, device, api_token, token
+):
+    response = client.get(f"/api/v1/otp/check/{token}", headers=bearer(api_token))
+    assert "token" in assert_problem(response, 400)["errors"]
+    body = {"token": unquote(token)}
+    response = post(client, "/api/v1/otp/verify", body, api_token)
+    assert "token" in assert_problem(response, 400)["errors"]
+    device.refresh_from_db()
+    assert device.throttling_failure_count == 0  # refused before any code was checked
+
+
+def test_check_and_verify_take_a_code_grouped_as_apps_show_it(client, device, api_token):
+    code = code_for(device)
+    grouped = f"{code[:3]}%20{code[3:]}"
+    response = client.get(f"/api/v1/otp/check/{grouped}", headers=bearer(api_token))
+    assert response.json() == {"status": True}

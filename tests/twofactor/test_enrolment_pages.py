@@ -7,12 +7,21 @@ import time
 
 import pyotp
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from apps.hits.models import HitCounter
+from tests.servers import redis_client
 
 from .conftest import PASSWORD, code_for, make_backup_codes, make_device, secret_from_page
 
 pytestmark = pytest.mark.django_db
+
+
+def shown_codes(response) -> list[str]:
+    return re.findall(r"<li><code>([a-z2-7]{8})</code></li>", response.content.decode())
 
 
 def log_in(client, device=None, username="alice"):
@@ -26,11 +35,10 @@ def log_in(client, device=None, username="alice"):
 def test_enrolment_end_to_end(client, person, settings):
     settings.OTP_REQUIRED = True
     response = log_in(client)
-    # Sent to enrol: "add authenticator" makes an unconfirmed device and shows its QR code.
+    # Sent to enrol: the page shows the QR code of a key the login put in the session.
     page = client.get(response["Location"], follow=True)
     assert page.status_code == 200
-    device = TOTPDevice.objects.get(user=person)
-    assert not device.confirmed
+    assert not TOTPDevice.objects.filter(user=person).exists()  # not a device until confirmed
     html = page.content.decode()
     assert re.search(r"<svg [^>]*aria-label=\"QR code", html)
     assert "<img" not in html
@@ -41,49 +49,79 @@ def test_enrolment_end_to_end(client, person, settings):
 
     # The person types the key into their app, and the app's first code confirms the device.
     phone = pyotp.TOTP(secret)
-    confirm_url = page.redirect_chain[-1][0]
-    response = client.post(confirm_url, {"code": phone.now()})
+    response = client.post(response["Location"], {"code": phone.now()})
     assert response.status_code == 302
-    device.refresh_from_db()
+    device = TOTPDevice.objects.get(user=person)
     assert device.confirmed
     overview = client.get("/account/two-factor/").content.decode()
     assert "In use" in overview
 
-    # From now on a login asks for a code.
+    # From now on a login asks for a code; the first one cannot be used again.
     client.post("/account/logout/")
     response = client.post("/account/login/", {"username": "alice", "password": PASSWORD})
     assert response["Location"].startswith("/account/login/code/")
+    assert client.post("/account/login/code/", {"code": phone.now()}).status_code == 200
+    TOTPDevice.objects.update(throttling_failure_timestamp=None)  # the replay counted as a failure
     response = client.post("/account/login/code/", {"code": phone.at(time.time() + 30)})
     assert response.status_code == 302
     assert client.get("/account/two-factor/").status_code == 200
 
 
+def test_add_authenticator_shows_a_button_until_one_is_started(client, person, settings):
+    settings.OTP_REQUIRED = False
+    log_in(client)
+    page = client.get("/account/two-factor/add/")
+    assert b"Show the QR code" in page.content
+    assert b"<svg" not in page.content
+    response = client.post("/account/two-factor/add/")
+    assert response.status_code == 302
+    assert response["Location"] == "/account/two-factor/add/"
+    assert b"<svg" in client.get("/account/two-factor/add/").content
+
+
 def test_a_device_is_not_usable_until_confirmed(client, person, settings):
     settings.OTP_REQUIRED = False
     log_in(client)
+    client.post("/account/two-factor/add/")
     client.get("/account/two-factor/add/")
     client.post("/account/logout/")
     response = client.post("/account/login/", {"username": "alice", "password": PASSWORD})
     assert response["Location"] == "/account/two-factor/"  # no code asked
 
 
-def test_a_wrong_first_code_does_not_confirm(client, person):
+def test_a_wrong_first_code_does_not_confirm(client, person, settings):
+    settings.OTP_REQUIRED = False
     log_in(client)
-    page = client.get("/account/two-factor/add/", follow=True)
-    device = TOTPDevice.objects.get(user=person)
-    response = client.post(page.redirect_chain[-1][0], {"code": "12345"})
+    client.post("/account/two-factor/add/")
+    secret = secret_from_page(client.get("/account/two-factor/add/").content.decode())
+    phone = pyotp.TOTP(secret)
+    wrong = next(c for c in ("000000", "111111") if not phone.verify(c, valid_window=1))
+    response = client.post("/account/two-factor/add/", {"code": wrong})
     assert response.status_code == 200
     assert b"That code is not valid" in response.content
-    device.refresh_from_db()
-    assert not device.confirmed
+    assert not TOTPDevice.objects.exists()
+    # The same key stays on offer: the right code still confirms it.
+    response = client.post("/account/two-factor/add/", {"code": phone.now()})
+    assert response.status_code == 302
+    assert TOTPDevice.objects.get(user=person).confirmed
 
 
-def test_reloading_add_keeps_the_same_key(client, person):
+def test_refreshing_add_authenticator_keeps_the_same_qr_code_and_makes_no_device(
+    client, person, settings
+):
+    settings.OTP_REQUIRED = False
     log_in(client)
-    first = secret_from_page(client.get("/account/two-factor/add/", follow=True).content.decode())
-    again = secret_from_page(client.get("/account/two-factor/add/", follow=True).content.decode())
-    assert first == again
-    assert TOTPDevice.objects.filter(user=person).count() == 1
+    client.post("/account/two-factor/add/")
+    pages = [client.get("/account/two-factor/add/").content.decode() for _ in range(3)]
+    qr_codes = {re.search(r"<svg .*?</svg>", page, re.S).group(0) for page in pages}
+    assert len(qr_codes) == 1
+    assert len({secret_from_page(page) for page in pages}) == 1
+    assert not TOTPDevice.objects.exists()
+    # Starting again while one is on offer keeps it, too (a double click, another tab).
+    client.post("/account/two-factor/add/")
+    assert secret_from_page(client.get("/account/two-factor/add/").content.decode()) in {
+        secret_from_page(pages[0])
+    }
 
 
 def test_adding_a_second_authenticator_needs_a_verified_session(client, device):
@@ -137,9 +175,10 @@ def test_backup_codes_are_shown_once_and_each_works_once(client, device):
     page = client.get("/account/two-factor/backup-codes/")
     assert b"type a current code" in page.content
     response = client.post("/account/two-factor/backup-codes/", {"code": code_for(device, steps=1)})
-    assert response.status_code == 200
+    assert response.status_code == 302
+    response = client.get(response["Location"])
     assert "no-store" in response["Cache-Control"]
-    codes = re.findall(r"<li><code>([a-z2-7]{8})</code></li>", response.content.decode())
+    codes = shown_codes(response)
     assert len(codes) == 10
     assert len(set(codes)) == 10
     assert not any(code.isdigit() for code in codes)
@@ -165,9 +204,36 @@ def test_regenerating_backup_codes_needs_a_code_and_replaces_the_old_ones(client
     TOTPDevice.objects.update(throttling_failure_timestamp=None)
     StaticDevice.objects.update(throttling_failure_timestamp=None)
     response = client.post("/account/two-factor/backup-codes/", {"code": code_for(device, steps=1)})
-    assert response.status_code == 200
+    assert response.status_code == 302
     assert StaticToken.objects.count() == 10
     assert not StaticToken.objects.filter(token="abcd2345").exists()
+
+
+def test_new_backup_codes_are_shown_after_a_redirect_and_gone_on_reload(client, device):
+    log_in(client, device)
+    response = client.post("/account/two-factor/backup-codes/", {"code": code_for(device, steps=1)})
+    # Post/Redirect/Get: reloading the page that shows the codes sends no code again.
+    assert response.status_code == 302
+    assert response["Location"] == "/account/two-factor/backup-codes/"
+    assert client.head("/account/two-factor/backup-codes/").status_code == 200  # takes nothing
+    shown = client.get("/account/two-factor/backup-codes/")
+    assert shown.status_code == 200
+    codes = shown_codes(shown)
+    assert sorted(codes) == sorted(StaticToken.objects.values_list("token", flat=True))
+    reloaded = client.get("/account/two-factor/backup-codes/")
+    assert reloaded.status_code == 200
+    assert shown_codes(reloaded) == []
+    assert not any(code in reloaded.content.decode() for code in codes)
+    assert "You have 10 unused backup codes." in reloaded.content.decode()
+    assert StaticToken.objects.count() == 10  # the reload made no new codes
+
+
+def test_one_backup_code_left_is_said_in_the_singular(client, device):
+    make_backup_codes(device.user, ["abcd2345"])
+    log_in(client, device)
+    assert "You have 1 unused backup code." in client.get("/account/two-factor/").content.decode()
+    page = client.get("/account/two-factor/backup-codes/").content.decode()
+    assert "You have 1 unused backup code. New codes replace it." in page
 
 
 def test_backup_codes_need_an_authenticator_first(client, person, settings):
@@ -183,3 +249,45 @@ def test_pages_fit_a_phone(client, device):
     log_in(client, device)
     html = client.get("/account/two-factor/").content.decode()
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+
+
+@pytest.mark.parametrize("method", ["get", "head"])
+def test_reading_the_pages_writes_nothing(client, device, method, settings):
+    """GET and HEAD of every page, twice: no INSERT, UPDATE or DELETE anywhere, session included."""
+    settings.OTP_REQUIRED = True
+    unconfirmed = make_device(device.user, confirmed=False, name="From the app")
+    make_backup_codes(device.user, ["abcd2345"])
+    log_in(client, device)
+    pages = [
+        "/account/login/",
+        "/account/login/code/",
+        "/account/two-factor/",
+        "/account/two-factor/add/",
+        f"/account/two-factor/devices/{unconfirmed.pk}/confirm/",
+        f"/account/two-factor/devices/{device.pk}/remove/",
+        "/account/two-factor/backup-codes/",
+    ]
+    before = TOTPDevice.objects.count()
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(2):
+            for page in pages:
+                assert getattr(client, method)(page).status_code in (200, 302), page
+    writes = [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+    ]
+    assert writes == []
+    assert TOTPDevice.objects.count() == before
+
+
+def test_the_headers_dbapi_link_leads_to_the_account_page_and_counts_no_hit(client, device):
+    log_in(client, device)
+    html = client.get("/account/two-factor/backup-codes/").content.decode()
+    href = re.search(r'<a class="brand" href="([^"]+)">dbapi</a>', html).group(1)
+    assert href == "/account/two-factor/"
+    page = client.get(href)
+    assert page.status_code == 200
+    assert b"Two-factor authentication" in page.content
+    assert not HitCounter.objects.exists()
+    assert redis_client().keys("*hits*") == []

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+import time_machine
 from django_otp import DEVICE_ID_SESSION_KEY
 
 from apps.accounts.models import User
@@ -104,6 +107,23 @@ def test_repeated_wrong_codes_are_throttled(client, device):
     response = client.post("/account/login/code/", {"code": code_for(device)})
     assert response.status_code == 429
     assert b"Too many attempts" in response.content
+    assert logged_in_user(client) is None
+
+
+def test_a_throttled_code_step_says_how_long_to_wait_in_the_right_number(client, device):
+    submit_password(client)
+    with time_machine.travel(time.time(), tick=False) as clock:
+        client.post("/account/login/code/", {"code": wrong_code(device)})
+        response = client.post("/account/login/code/", {"code": code_for(device)})
+        assert response.status_code == 429
+        assert response["Retry-After"] == "1"
+        assert "Wait 1 second, then try again." in response.content.decode()
+        clock.shift(1.5)
+        client.post("/account/login/code/", {"code": wrong_code(device)})  # locked for 2 s now
+        response = client.post("/account/login/code/", {"code": code_for(device)})
+    assert response.status_code == 429
+    assert response["Retry-After"] == "2"
+    assert "Wait 2 seconds, then try again." in response.content.decode()
     assert logged_in_user(client) is None
 
 

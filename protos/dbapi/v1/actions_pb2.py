@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/dbapi/v1/actions.proto\x12\x08\x64\x62\x61pi.v1\x1a\x1cgoogle/protobuf/struct.proto\"V\n\x0b\x43\x61llRequest\x12\x0e\n\x06module\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\'\n\x06params\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"3\n\tCallReply\x12&\n\x06result\x18\x01 \x01(\x0b\x32\x16.google.protobuf.Value\",\n\x03Row\x12%\n\x05value\x18\x01 \x01(\x0b\x32\x16.google.protobuf.Value2s\n\x07\x41\x63tions\x12\x34\n\x04\x43\x61ll\x12\x15.dbapi.v1.CallRequest\x1a\x13.dbapi.v1.CallReply\"\x00\x12\x32\n\x06Stream\x12\x15.dbapi.v1.CallRequest\x1a\r.dbapi.v1.Row\"\x00\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/dbapi/v1/actions.proto\x12\x08\x64\x62\x61pi.v1\x1a\x1cgoogle/protobuf/struct.proto\"V\n\x0b\x43\x61llRequest\x12\x0e\n\x06module\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\'\n\x06params\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"3\n\tCallReply\x12&\n\x06result\x18\x01 \x01(\x0b\x32\x16.google.protobuf.Value\",\n\x03Row\x12%\n\x05value\x18\x01 \x01(\x0b\x32\x16.google.protobuf.Value\"4\n\x0c\x42\x61tchRequest\x12$\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x15.dbapi.v1.CallRequest\"5\n\nBatchReply\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.google.protobuf.Value2\xac\x01\n\x07\x41\x63tions\x12\x34\n\x04\x43\x61ll\x12\x15.dbapi.v1.CallRequest\x1a\x13.dbapi.v1.CallReply\"\x00\x12\x32\n\x06Stream\x12\x15.dbapi.v1.CallRequest\x1a\r.dbapi.v1.Row\"\x00\x30\x01\x12\x37\n\x05\x42\x61tch\x12\x16.dbapi.v1.BatchRequest\x1a\x14.dbapi.v1.BatchReply\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,6 +38,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CALLREPLY']._serialized_end=212
   _globals['_ROW']._serialized_start=214
   _globals['_ROW']._serialized_end=258
-  _globals['_ACTIONS']._serialized_start=260
-  _globals['_ACTIONS']._serialized_end=375
+  _globals['_BATCHREQUEST']._serialized_start=260
+  _globals['_BATCHREQUEST']._serialized_end=312
+  _globals['_BATCHREPLY']._serialized_start=314
+  _globals['_BATCHREPLY']._serialized_end=367
+  _globals['_ACTIONS']._serialized_start=370
+  _globals['_ACTIONS']._serialized_end=542
 # @@protoc_insertion_point(module_scope)

@@ -44,6 +44,11 @@ class ActionsStub:
                 request_serializer=protos_dot_dbapi_dot_v1_dot_actions__pb2.CallRequest.SerializeToString,
                 response_deserializer=protos_dot_dbapi_dot_v1_dot_actions__pb2.Row.FromString,
                 _registered_method=True)
+        self.Batch = channel.unary_unary(
+                '/dbapi.v1.Actions/Batch',
+                request_serializer=protos_dot_dbapi_dot_v1_dot_actions__pb2.BatchRequest.SerializeToString,
+                response_deserializer=protos_dot_dbapi_dot_v1_dot_actions__pb2.BatchReply.FromString,
+                _registered_method=True)
 
 
 class ActionsServicer:
@@ -64,6 +69,14 @@ class ActionsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Batch(self, request, context):
+        """Run several calls in order in one transaction: all of them, or none (the failing call's
+        problem, with its `index`, in `problem-bin`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ActionsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -76,6 +89,11 @@ def add_ActionsServicer_to_server(servicer, server):
                     servicer.Stream,
                     request_deserializer=protos_dot_dbapi_dot_v1_dot_actions__pb2.CallRequest.FromString,
                     response_serializer=protos_dot_dbapi_dot_v1_dot_actions__pb2.Row.SerializeToString,
+            ),
+            'Batch': grpc.unary_unary_rpc_method_handler(
+                    servicer.Batch,
+                    request_deserializer=protos_dot_dbapi_dot_v1_dot_actions__pb2.BatchRequest.FromString,
+                    response_serializer=protos_dot_dbapi_dot_v1_dot_actions__pb2.BatchReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +150,33 @@ class Actions:
             '/dbapi.v1.Actions/Stream',
             protos_dot_dbapi_dot_v1_dot_actions__pb2.CallRequest.SerializeToString,
             protos_dot_dbapi_dot_v1_dot_actions__pb2.Row.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Batch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dbapi.v1.Actions/Batch',
+            protos_dot_dbapi_dot_v1_dot_actions__pb2.BatchRequest.SerializeToString,
+            protos_dot_dbapi_dot_v1_dot_actions__pb2.BatchReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,55 @@
+"""Statement timeouts: an action's statements run under its timeout; past it, 504, rolled back."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from tests.problems import assert_problem
+
+pytestmark = pytest.mark.django_db
+
+
+def locks_held_by_others() -> int:
+    """Locks held by other sessions of this test database (a leaked transaction holds some)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE a.datname = current_database() AND l.pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_a_statement_within_the_timeout_answers(call):
+    response = call("example/wait", {"seconds": 0.1})
+    assert response.status_code == 200
+    assert response.json() == {"slept": 0.1}
+
+
+def test_a_statement_past_the_timeout_is_504_and_rolled_back(call):
+    problem = assert_problem(call("example/wait", {"seconds": 3}), 504, type="statement-timeout")
+    assert "nothing was changed" in problem["detail"]
+    with connection.cursor() as cursor:  # the transaction is usable: it was rolled back
+        cursor.execute("SELECT 1")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_timed_out_call_holds_no_lock_afterwards(client, api_key_value):
+    from tests.actions.conftest import ActionCaller
+
+    call = ActionCaller(client, api_key_value)
+    assert_problem(call("example/wait", {"seconds": 3}), 504, type="statement-timeout")
+    assert locks_held_by_others() == 0
+
+
+def test_the_default_timeout_applies_to_actions_without_their_own(call, settings):
+    settings.ACTIONS_STATEMENT_TIMEOUT = 0.2
+    problem = assert_problem(
+        call("testing/slow_insert", {"name": "ana", "seconds": 2}), 504, type="statement-timeout"
+    )
+    assert problem["status"] == 504
+
+
+@pytest.mark.parametrize("seconds", [-1, 10.5, "long"])
+def test_wait_refuses_what_it_cannot_take(call, seconds):
+    assert "seconds" in assert_problem(call("example/wait", {"seconds": seconds}), 400)["errors"]
