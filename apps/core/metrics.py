@@ -14,7 +14,9 @@ when it is off.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.conf import settings
 from prometheus_client import (
@@ -26,6 +28,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 from prometheus_client.core import Metric
 
@@ -162,3 +165,19 @@ def registry() -> CollectorRegistry:
 def exposition() -> bytes:
     """The metrics in Prometheus' text format."""
     return generate_latest(registry())
+
+
+def serve(bind: str) -> tuple[Any, threading.Thread]:
+    """Serve the metrics on `bind` (host:port) from a thread of their own, for a process that has
+    no HTTP server of its own (the gRPC server); returns the server and its thread."""
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit():
+        raise OSError(f"GRPC_METRICS_BIND: {bind!r} is not host:port.")
+    return start_http_server(int(port), addr=host.strip("[]"), registry=_Exposed())
+
+
+class _Exposed:
+    """What start_http_server reads on each scrape: `registry()`, made anew each time."""
+
+    def collect(self) -> Iterable[Metric]:
+        return registry().collect()

@@ -200,6 +200,28 @@ def problem_for_exception(exc: BaseException) -> ProblemDocument | None:
     )
 
 
+def status_for_exception(exc: BaseException) -> int:
+    """The status `document_for_exception` answers `exc` with, without making the document (nor
+    logging it): for metrics and traces, which see every call's outcome before it is encoded."""
+    if isinstance(exc, DocumentedProblem):
+        return exc.document.status
+    for kinds, status in _STATUSES:
+        if isinstance(exc, kinds):
+            return status
+    if isinstance(exc, exceptions.APIException):
+        return exc.status_code
+    return 500
+
+
+_STATUSES = (
+    (Http404, 404),
+    (PermissionDenied, 403),
+    (RequestDataTooBig, 413),
+    (SuspiciousOperation, 400),
+    ((OperationalError, InterfaceError), 503),
+)
+
+
 def server_error_document(exc: BaseException | None = None) -> ProblemDocument:
     """A 500 that names the request id so the log line can be found, and nothing more. The
     exception, when given, is logged here with its traceback."""

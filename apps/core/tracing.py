@@ -186,14 +186,40 @@ def answered(*, status: int | None = None, grpc_code: str | None = None) -> list
     return list(headers.items())
 
 
-@contextlib.contextmanager
-def span(name: str, **attributes: Any) -> Iterator[Any]:
-    """An internal span around the block (an action call); yields it, or None when off."""
+class OpenSpan:
+    """A span made current until `end`: for work that does not fit one block (a stream, read
+    after the call that starts it has returned)."""
+
+    def __init__(self, span: Any, token: object):
+        self.span = span
+        self.token = token
+
+    def end(self, *, error: bool = False, **attributes: Any) -> None:
+        from opentelemetry import context, trace
+
+        self.span.set_attributes(attributes)
+        if error:
+            self.span.set_status(trace.StatusCode.ERROR)
+        self.span.end()
+        context.detach(self.token)
+
+
+def start_span(name: str, **attributes: Any) -> OpenSpan | None:
+    """An internal span, current from now until its `end`; None when tracing is off."""
     if _tracer is None:
-        yield None
-        return
-    with _tracer.start_as_current_span(name, attributes=attributes) as current:
-        yield current
+        return None
+    from opentelemetry import context, trace
+
+    span = _tracer.start_span(name, attributes=attributes)
+    return OpenSpan(span, context.attach(trace.set_span_in_context(span)))
+
+
+def annotate(**attributes: Any) -> None:
+    """Add attributes to the current span (nothing when tracing is off)."""
+    if _tracer is not None:
+        from opentelemetry import trace
+
+        trace.get_current_span().set_attributes(attributes)
 
 
 def log_fields() -> dict[str, str]:

@@ -4,16 +4,22 @@ with the collector down nothing fails."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import secrets
 import urllib.error
 import urllib.request
 
+import grpc
 import pytest
+from django.db import connection
 
 from apps.actions.clients import create_api_client
+from apps.rpc.values import to_struct
+from protos.dbapi.v1 import actions_pb2, actions_pb2_grpc
 from tests.otlp import otlp_receiver
-from tests.servers import free_port, gunicorn, project_env
+from tests.rpc.test_server import GrpcServerProcess
+from tests.servers import free_port, gunicorn, project_env, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,14 +82,74 @@ def test_an_action_call_continues_the_callers_trace_down_to_each_statement(key, 
     assert server.parent_span_id == caller_span
     assert server.service == "dbapi"
     assert headers["traceresponse"].startswith(f"00-{trace_id}-{server.span_id}-")
+    assert_nested(spans, server=server, client="traced-service")
+
+
+def assert_nested(spans, *, server, client: str) -> None:
+    """server → action (module, action, client, outcome) → each SQL statement."""
+    (action,) = [span for span in spans if span.name == "action"]
+    assert action.parent_span_id == server.span_id
+    assert action.attributes["dbapi.module"] == "example"
+    assert action.attributes["dbapi.action"] == "bar"
+    assert action.attributes["dbapi.client"] == client
+    assert action.attributes["dbapi.outcome"] == "ok"
     statements = [span for span in spans if span.attributes.get("db.system") == "postgresql"]
     assert {span.name.split()[0] for span in statements} >= {"INSERT", "SELECT"}
-    by_id = {span.span_id: span for span in spans}
-    for statement in statements:  # each under the server span, through the spans between
-        ancestor = statement
-        while ancestor.parent_span_id in by_id and ancestor is not server:
-            ancestor = by_id[ancestor.parent_span_id]
-        assert ancestor is server
+    assert {span.parent_span_id for span in statements} == {action.span_id}
+
+
+def test_a_grpc_call_continues_the_callers_trace_from_its_metadata(key, tmp_path):
+    header, trace_id, caller_span = traceparent()
+    port = free_port()
+    with otlp_receiver() as receiver:
+        server = GrpcServerProcess(
+            tmp_path, "--bind", f"127.0.0.1:{port}", **traced_env(receiver.endpoint)
+        )
+        try:
+            server.wait_until_serving(f"127.0.0.1:{port}")
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                actions_pb2_grpc.ActionsStub(channel).Call(
+                    actions_pb2.CallRequest(
+                        module="example", action="bar", params=to_struct({"name": "ana"})
+                    ),
+                    metadata=[("authorization", f"Bearer {key}"), ("traceparent", header)],
+                    timeout=10,
+                )
+            spans = receiver.wait_for(trace_id, server_and_statements)
+        finally:
+            server.kill()
+    (server_span,) = [span for span in spans if span.kind == "SERVER"]
+    assert server_span.parent_span_id == caller_span
+    assert server_span.name == "dbapi.v1.Actions/Call"
+    assert_nested(spans, server=server_span, client="traced-service")
+
+
+def test_a_running_statement_shows_its_traceparent_in_pg_stat_activity(key):
+    header, trace_id, _ = traceparent()
+    comment = f"traceparent='00-{trace_id}-"
+    with (
+        otlp_receiver() as receiver,
+        gunicorn(env=traced_env(receiver.endpoint)) as url,
+        concurrent.futures.ThreadPoolExecutor(1) as pool,
+    ):
+        waiting = pool.submit(
+            post,
+            f"{url}/actions/example/wait",
+            {"seconds": 0.9},
+            key=key,
+            headers={"traceparent": header},
+        )
+
+        def statement_running() -> bool:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT query FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s",
+                    ["%pg_sleep%"],
+                )
+                return any(comment in query for (query,) in cursor.fetchall())
+
+        wait_until(statement_running, timeout=5, interval=0.02)
+        assert waiting.result()[0] == 200
 
 
 def test_log_lines_inside_a_span_carry_its_trace_and_span_ids(key, tmp_path):
