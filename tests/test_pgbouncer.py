@@ -1,6 +1,7 @@
 """Behind PgBouncer in transaction pooling mode (Debian's 1.18, no prepared statements across
 transactions), with the settings the README gives for it: the actions' and the hit counter's
-tests pass once more, their DATABASE_URL through a PgBouncer this test starts.
+tests (those where connection state matters, or all of them: FOCUSED below) pass once more,
+their DATABASE_URL through a PgBouncer this test starts.
 
 Each statement may run on another server connection than the last, so session state (a `SET`, a
 WITH HOLD cursor, a session advisory lock, a prepared statement) would leak or be lost: the
@@ -24,8 +25,24 @@ from tests.servers import PROJECT_DIR
 
 pytestmark = pytest.mark.slow
 
-# The whole modules; `PGBOUNCER_TESTS` narrows them when working on one (`tests/actions/test_db.py`).
-SUITES = os.environ.get("PGBOUNCER_TESTS", "tests/actions tests/hits").split()
+# By default the tests of what could keep state on a connection: transactions and their
+# statement timeouts, Idempotency-Keys' advisory locks, server-side cursors and streams, batches,
+# named databases, the hit counter's flush; they take a minute. The whole modules, once more,
+# take three (too long for every `make test`): PGBOUNCER_TESTS="tests/actions tests/hits".
+FOCUSED = [
+    "tests/actions/test_db.py",
+    "tests/actions/test_dispatch.py",
+    "tests/actions/test_idempotency.py",
+    "tests/actions/test_timeouts.py",
+    "tests/actions/test_ndjson.py",
+    "tests/actions/test_batches.py",
+    "tests/actions/test_dry_runs.py",
+    "tests/actions/test_named_databases.py",
+    "tests/actions/test_concurrency.py",
+    "tests/hits/test_root.py",
+    "tests/hits/test_flush.py",
+]
+SUITES = os.environ.get("PGBOUNCER_TESTS", "").split() or FOCUSED
 
 
 def drop_databases(names: list[str]) -> None:
@@ -37,11 +54,13 @@ def drop_databases(names: list[str]) -> None:
         password=database["PASSWORD"] or None,
         dbname="postgres",
     )
-    connection.autocommit = True
-    with connection, connection.cursor() as cursor:
-        for name in names:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    connection.close()
+    connection.autocommit = True  # DROP DATABASE runs outside a transaction
+    try:
+        with connection.cursor() as cursor:
+            for name in names:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        connection.close()
 
 
 def test_the_actions_and_hits_tests_pass_through_pgbouncer():
@@ -76,6 +95,12 @@ def test_the_actions_and_hits_tests_pass_through_pgbouncer():
                     "-o",
                     "addopts=--strict-markers -ra",
                     "--reuse-db",
+                    # Behind PgBouncer a PostgreSQL restart does not end the application's
+                    # connections (PgBouncer's are replaced): no first call fails, so this one
+                    # expectation of a direct connection does not hold, for the better.
+                    "--deselect",
+                    "tests/actions/test_outages.py::test_after_a_database_restart_a_kept_"
+                    "connection_is_replaced[without-health-checks]",
                 ],
                 cwd=PROJECT_DIR,
                 env=env,
