@@ -495,3 +495,24 @@ LOGIN_ADDRESS_WINDOW = env.int("LOGIN_ADDRESS_WINDOW", default=900)
 # whole time. 0: no limit.
 LOGIN_PROCESS_HASH_RATE = env.float("LOGIN_PROCESS_HASH_RATE", default=1.0)
 LOGIN_PROCESS_HASH_BURST = env.int("LOGIN_PROCESS_HASH_BURST", default=10)
+
+# --- Passkeys (WebAuthn, apps.twofactor.passkeys) -------------------------------------------------
+# The relying party: the domain passkeys are bound to (browsers sign it; they refuse an IP address
+# and any domain the page is not on) and the name authenticators show. Default: the first of
+# ALLOWED_HOSTS that is a domain, so locally `localhost`.
+_RP_HOSTS = [h.lstrip(".") for h in ALLOWED_HOSTS if h not in ("*",) and not h.startswith("[")]
+WEBAUTHN_RP_ID = env("WEBAUTHN_RP_ID", default=_RP_HOSTS[0] if _RP_HOSTS else "localhost")
+WEBAUTHN_RP_NAME = env("WEBAUTHN_RP_NAME", default="dbapi")
+# Origins whose assertions are accepted (scheme://host[:port] as browsers report them; native apps
+# report their own, e.g. android:apk-key-hash:…). Locally the development server's; elsewhere
+# https://<WEBAUTHN_RP_ID>.
+WEBAUTHN_ORIGINS = env.list(
+    "WEBAUTHN_ORIGINS",
+    default=(
+        ["http://localhost:8000", "http://127.0.0.1:8000"]
+        if LOCAL
+        else [f"https://{WEBAUTHN_RP_ID}"]
+    ),
+)
+# Seconds a registration or sign-in challenge can be answered; each is answered at most once.
+WEBAUTHN_CHALLENGE_SECONDS = env.int("WEBAUTHN_CHALLENGE_SECONDS", default=300)

@@ -125,9 +125,11 @@ def gunicorn(
     workers: int = 1,
     args: tuple[str, ...] = (),
     stdout=subprocess.DEVNULL,
+    port: int | None = None,
 ) -> Iterator[str]:
-    """Run the project under gunicorn on a free loopback port; yields its base URL."""
-    port = free_port()
+    """Run the project under gunicorn on a free loopback port (or `port`, for a test that must
+    name its origin in the server's settings beforehand); yields its base URL."""
+    port = port or free_port()
     command = [
         sys.executable,
         "-m",

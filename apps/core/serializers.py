@@ -6,7 +6,10 @@ from rest_framework import serializers
 class ProblemSerializer(serializers.Serializer):
     """RFC 9457 problem details, the body of every API error."""
 
-    type = serializers.CharField(help_text='Always "about:blank": the status says it all.')
+    type = serializers.CharField(
+        help_text='"about:blank" when the status says it all; otherwise `/problems/<kind>`, '
+        "e.g. `/problems/passkey-challenge-used`."
+    )
     title = serializers.CharField(help_text="The HTTP reason phrase.")
     status = serializers.IntegerField()
     detail = serializers.CharField(required=False, help_text="What went wrong, in a sentence.")

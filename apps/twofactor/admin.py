@@ -1,4 +1,5 @@
-"""Staff manage authenticators in the admin, and show a new one's QR code to a person at a desk."""
+"""Staff manage authenticators and passkeys in the admin, and show a new authenticator's QR code
+to a person at a desk."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import services
+from .models import Passkey
+from .passkeys import services as passkey_services
 from .qr import qr_svg
 
 admin.site.unregister(TOTPDevice)
@@ -37,3 +40,37 @@ class DeskTOTPDeviceAdmin(TOTPDeviceAdmin):
             "secret": services.grouped_secret(device=device),
         }
         return TemplateResponse(request, "twofactor/admin_device_qr.html", context)
+
+
+@admin.register(Passkey)
+class PasskeyAdmin(admin.ModelAdmin):
+    """Staff see each person's passkeys and remove them (delete); only the person adds them,
+    from their browser or the app. Nothing here shows a credential id or a public key."""
+
+    list_display = ["name", "user", "passwordless", "created_at", "last_used_at", "sign_count"]
+    list_filter = ["passwordless", "created_at", "last_used_at"]
+    search_fields = ["user__username", "name"]
+    list_select_related = ["user"]
+    fields = [
+        "user",
+        "name",
+        "passwordless",
+        "aaguid",
+        "transports",
+        "sign_count",
+        "created_at",
+        "last_used_at",
+        "throttling_failure_count",
+        "throttling_failure_timestamp",
+    ]
+    readonly_fields = [field for field in fields if field != "name"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def delete_model(self, request, obj):
+        passkey_services.remove_passkey(passkey=obj)
+
+    def delete_queryset(self, request, queryset):
+        for passkey in queryset:
+            passkey_services.remove_passkey(passkey=passkey)

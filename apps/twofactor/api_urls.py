@@ -1,6 +1,6 @@
 """The mobile API, under /api/v1/."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import api
 
@@ -16,4 +16,5 @@ urlpatterns = [
     ),
     path("otp/verify", api.VerifyView.as_view(), name="verify"),
     path("otp/check/<str:token>", api.CheckView.as_view(), name="check"),
+    path("", include("apps.twofactor.passkeys.api_urls")),
 ]

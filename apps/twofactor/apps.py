@@ -3,10 +3,11 @@ from django.contrib.admin import apps as admin_apps
 
 
 class TwofactorConfig(AppConfig):
-    """TOTP enrolment and login pages, the mobile OTP API and the admin's second factor."""
+    """TOTP and passkey enrolment and login pages, the mobile API and the admin's second factor."""
 
     name = "apps.twofactor"
     label = "twofactor"
+    verbose_name = "Two-factor authentication"
 
 
 class TwoFactorAdminConfig(admin_apps.AdminConfig):

@@ -42,8 +42,17 @@ def backup_device(*, user: User) -> StaticDevice | None:
 
 
 def has_second_factor(*, user: User) -> bool:
-    """The person has a confirmed device, so a login must ask for a code."""
+    """The person has a confirmed device of any kind (authenticator app, backup codes, passkey),
+    so a login must ask for a second factor."""
     return user_has_device(user, confirmed=True)
+
+
+def has_code_factor(*, user: User) -> bool:
+    """The person can type a code: a confirmed authenticator app, or backup codes."""
+    return (
+        TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        or StaticToken.objects.filter(device__user=user, device__confirmed=True).exists()
+    )
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ class IssuedTokenSerializer(serializers.Serializer):
         help_text="Endpoints that need two factors refuse the token until a code verified it."
     )
     enrolled = serializers.BooleanField(
-        help_text="The person has a confirmed authenticator: verify a code (POST otp/verify); "
-        "otherwise enrol one (POST otp/devices)."
+        help_text="The person has a confirmed second factor: verify a code (POST otp/verify) or "
+        "a passkey (POST passkeys/authenticate); otherwise enrol one (POST otp/devices, or "
+        "passkeys/register)."
     )
 
 

@@ -1,6 +1,6 @@
 """The browser pages, under /account/."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -23,4 +23,5 @@ urlpatterns = [
         name="remove",
     ),
     path("two-factor/backup-codes/", views.backup_codes_view, name="backup-codes"),
+    path("", include("apps.twofactor.passkeys.urls")),
 ]

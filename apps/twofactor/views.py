@@ -30,6 +30,8 @@ from apps.accounts.models import User
 
 from . import selectors, services
 from .forms import CodeForm, ConfirmDeviceForm, EnrolmentForm, LoginForm
+from .passkeys import selectors as passkey_selectors
+from .passkeys.forms import AddPasskeyForm, PasskeyForm, form_status, second_factor_forms
 from .qr import qr_svg
 
 # Between the password and the code, the session holds who is logging in, not a logged-in user.
@@ -58,11 +60,11 @@ def _with_next(url: str, next_url: str) -> str:
 
 
 def _page(request: HttpRequest, template: str, context: dict, *, form=None) -> HttpResponse:
-    """The page; 429 with Retry-After when its form was refused for too many attempts."""
-    response = render(request, template, context)
+    """The page; 429 with Retry-After when its form was refused for too many attempts, 400 when
+    the browser's passkey answer was refused (`form_status`)."""
+    response = render(request, template, context, status=form_status(form))
     retry_after = getattr(form, "retry_after", None)
     if retry_after is not None:
-        response.status_code = 429
         response["Retry-After"] = str(retry_after)
     return response
 
@@ -94,7 +96,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
     form = LoginForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         return _after_password(request, user=form.user, next_url=next_url)
-    return _page(request, "twofactor/login.html", {"form": form, "next": next_url}, form=form)
+    context = {"form": form, "next": next_url, "passkey_form": PasskeyForm(binding="")}
+    return _page(request, "twofactor/login.html", context, form=form)
 
 
 def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpResponse:
@@ -119,26 +122,34 @@ def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpR
 @never_cache
 @require_http_methods(PAGE_METHODS)
 def login_code_view(request: HttpRequest) -> HttpResponse:
-    """The second step: a code for the person who gave their password (or who is logged in but
-    not yet verified by a device)."""
-    user = _code_step_user(request)
+    """The second step: a passkey (offered first) or a code for the person who gave their
+    password (or who is logged in but not yet verified by a device)."""
+    user = code_step_user(request)
     if user is None:
         if request.user.is_authenticated:  # nothing to verify
             return redirect(_next_url(request))
         messages.info(request, "Log in with your password first.")
         return redirect(_with_next(reverse("twofactor:login"), _next_url(request)))
-    form = CodeForm(request.POST or None, user=user)
+    code_form, passkey_form, form = second_factor_forms(request, user=user)
     if request.method == "POST" and form.is_valid():
         pending = request.session.pop(PENDING_LOGIN, None)
         if pending is not None:
             auth_login(request, user, backend=pending["backend"])
         otp_login(request, form.device)
         return redirect(_next_url(request))
-    context = {"form": form, "next": _next_url(request), "person": user}
+    context = {
+        "form": code_form,
+        "passkey_form": passkey_form,
+        "has_codes": selectors.has_code_factor(user=user),
+        "next": _next_url(request),
+        "person": user,
+    }
     return _page(request, "twofactor/login_code.html", context, form=form)
 
 
-def _code_step_user(request: HttpRequest) -> User | None:
+def code_step_user(request: HttpRequest) -> User | None:
+    """Who the second step of a login is for: the person logged in but not verified, or the one
+    who gave their password within OTP_LOGIN_TIMEOUT; None when there is no such step."""
     if request.user.is_authenticated:
         if request.user.is_verified() or not selectors.has_second_factor(user=request.user):
             return None
@@ -161,8 +172,19 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @second_factor_checked
 def overview_view(request: HttpRequest) -> HttpResponse:
-    context = {"overview": selectors.overview(user=request.user)}
-    return render(request, "twofactor/overview.html", context)
+    return render_overview(request)
+
+
+def render_overview(
+    request: HttpRequest, *, add_passkey_form: AddPasskeyForm | None = None, status: int = 200
+) -> HttpResponse:
+    """The two-factor page, with the "Add a passkey" form as posted when it was refused."""
+    context = {
+        "overview": selectors.overview(user=request.user),
+        "passkeys": passkey_selectors.passkeys(user=request.user),
+        "add_passkey_form": add_passkey_form or AddPasskeyForm(binding="", user=request.user),
+    }
+    return render(request, "twofactor/overview.html", context, status=status)
 
 
 @sensitive_post_parameters("code")
@@ -240,23 +262,30 @@ def confirm_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
 @second_factor_checked
 @require_http_methods(PAGE_METHODS)
 def remove_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
-    """Remove an authenticator, after a current code when the person has a second factor."""
+    """Remove an authenticator, after a current code or a passkey when the person has a second
+    factor."""
     device = selectors.totp_device(user=request.user, device_id=device_id)
     if device is None:
         raise Http404("You have no such authenticator.")
-    needs_code = selectors.has_second_factor(user=request.user)
-    form = CodeForm(request.POST or None, user=request.user) if needs_code else None
-    if request.method == "POST" and (form is None or form.is_valid()):
+    form = passkey_form = None
+    if selectors.has_second_factor(user=request.user):
+        form, passkey_form, posted = second_factor_forms(request, user=request.user)
+    if request.method == "POST" and (form is None or posted.is_valid()):
         name = device.name
         session_device = services.remove_totp_device(
-            device=device, accepted_by=form.device if form else None
+            device=device, accepted_by=posted.device if form else None
         )
         if session_device is not None:
             otp_login(request, session_device)
         messages.success(request, f"Removed “{name}”.")
         return redirect("twofactor:overview")
-    context = {"form": form, "device": device}
-    return _page(request, "twofactor/remove_device.html", context, form=form)
+    context = {
+        "form": form,
+        "passkey_form": passkey_form,
+        "has_codes": selectors.has_code_factor(user=request.user),
+        "device": device,
+    }
+    return _page(request, "twofactor/remove_device.html", context, form=posted if form else None)
 
 
 @sensitive_post_parameters("code")
