@@ -21,6 +21,7 @@ from typing import Any
 
 import grpc
 
+from apps.core import tracing
 from apps.core.scope import request_scope
 
 from .errors import status_for_exception
@@ -87,8 +88,11 @@ def serving(
     metadata = dict(context.invocation_metadata())
     started = time.perf_counter()
     code = grpc.StatusCode.OK
+    trace = tracing.grpc_call(method, metadata)
     # No wait for the database outlasts the caller's deadline (time_remaining: None without one).
-    with request_scope(metadata.get(REQUEST_ID_KEY), within=context.time_remaining()) as request_id:
+    with request_scope(
+        metadata.get(REQUEST_ID_KEY), within=context.time_remaining(), trace=trace
+    ) as request_id:
         try:
             context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
             if streaming:
@@ -105,6 +109,7 @@ def serving(
             )
             context.abort(status.code, status.details)
         finally:
+            tracing.answered(grpc_code=code.name)
             if logger.isEnabledFor(logging.INFO):  # the access line, as gunicorn writes one
                 # The message comes formatted: with no arguments, the log filters look at one
                 # string rather than each argument (a fifth of the line's cost).
