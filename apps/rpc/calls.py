@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 import grpc
 
+from apps.core import tracing
 from apps.core.scope import request_scope
 
 from .errors import status_for_exception
@@ -47,8 +48,11 @@ def serving(
     metadata = invocation_metadata(context)
     started = time.perf_counter()
     code = grpc.StatusCode.OK
+    trace = tracing.grpc_call(method, metadata)
     # No wait for the database outlasts the caller's deadline (time_remaining: None without one).
-    with request_scope(metadata.get(REQUEST_ID_KEY), within=context.time_remaining()) as request_id:
+    with request_scope(
+        metadata.get(REQUEST_ID_KEY), within=context.time_remaining(), trace=trace
+    ) as request_id:
         try:
             context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
             if stream is not None:
@@ -73,6 +77,7 @@ def serving(
             )
             context.abort(status.code, status.details)
         finally:
+            tracing.answered(grpc_code=code.name)
             if logger.isEnabledFor(logging.INFO):  # the access line, as gunicorn writes one
                 # The message comes formatted: with no arguments, the log filters look at one
                 # string rather than each argument (a fifth of the line's cost).

@@ -26,6 +26,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import User, UserToken
+from apps.core import metrics
 
 from . import selectors, sql
 
@@ -87,13 +88,19 @@ def verify_totp(
     """
     allowed = [device for device in devices if device.verify_is_allowed()[0]]
     if devices and not allowed:
+        metrics.record_otp_verification("throttled")
         raise CodeThrottled(_retry_after(devices))
-    match = _match_totp(allowed, code=code, at=time.time() if at is None else at)
+    at = time.time() if at is None else at
+    match = _match_totp(allowed, code=code, at=at)
     now = timezone.now()
     if match is not None:
         if _accept_totp(match, token=token, now=now):
+            metrics.record_otp_verification("accepted")
             return match.device
         allowed = [match.device]  # a lost race is a replay, and counts as one failure
+    if metrics.enabled():
+        replayed = match is not None or _used_before(allowed, code=code, at=at)
+        metrics.record_otp_verification("replayed" if replayed else "rejected")
     _count_failure(TOTPDevice, devices=allowed, now=now)
     return None
 
@@ -103,15 +110,19 @@ def verify_backup_code(*, user: User, code: str, token: UserToken | None = None)
     accepted: one DELETE, so of two requests with the same code exactly one wins."""
     device = selectors.backup_device(user=user)
     if device is None:
+        metrics.record_otp_verification("rejected")
         return None
     allowed, _ = device.verify_is_allowed()
     if not allowed:
+        metrics.record_otp_verification("throttled")
         raise CodeThrottled(_retry_after([device]))
     now = timezone.now()
     used, _ = StaticToken.objects.filter(device=device, token=code).delete()
     if not used:
+        metrics.record_otp_verification("rejected")  # a used backup code is gone: no replay
         _count_failure(StaticDevice, devices=[device], now=now)
         return None
+    metrics.record_otp_verification("accepted")
     StaticDevice.objects.filter(pk=device.pk).update(
         throttling_failure_count=0, throttling_failure_timestamp=None, last_used_at=now
     )
@@ -137,6 +148,18 @@ def _match_totp(devices: Sequence[TOTPDevice], *, code: str, at: float) -> _Matc
             sync = getattr(settings, "OTP_TOTP_SYNC", True)
             return _Match(device=device, t=totp.t(), drift=totp.drift if sync else device.drift)
     return None
+
+
+def _used_before(devices: Sequence[TOTPDevice], *, code: str, at: float) -> bool:
+    """Whether `code`, refused, is right now for one of `devices` but of a step already accepted:
+    a replay (for metrics only; it is refused like any wrong code)."""
+    for device in devices:
+        if len(code) == device.digits:
+            totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+            totp.time = at
+            if totp.verify(int(code), tolerance=device.tolerance):
+                return True
+    return False
 
 
 def _accept_totp(match: _Match, *, token: UserToken | None, now: datetime) -> bool:
