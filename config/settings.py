@@ -435,9 +435,24 @@ ACTIONS_RATE_PROCESSES = env.int("ACTIONS_RATE_PROCESSES", default=2)
 
 # host:port to listen on (`--bind` overrides it); 0.0.0.0:50051 in a container.
 GRPC_BIND = env("GRPC_BIND", default="127.0.0.1:50051")
-# Threads serving calls (`--workers` overrides it): calls served at once, each thread with its own
-# database connection, kept as CONN_MAX_AGE says.
+# Threads serving unary calls (`--workers` overrides it): calls served at once, each thread with
+# its own database connection, kept as CONN_MAX_AGE says. A call past them is refused at once
+# (RESOURCE_EXHAUSTED) rather than queued.
 GRPC_WORKERS = env.int("GRPC_WORKERS", default=8)
+# Streams served at once, on threads of their own so that no stream holds a unary call back; one
+# past them is refused at once (RESOURCE_EXHAUSTED). Each may hold a connection and a transaction.
+GRPC_MAX_STREAMS = env.int("GRPC_MAX_STREAMS", default=8)
+# Seconds a stream may wait for its client to take what it sends (or send its next request)
+# before it is cancelled and its transaction rolled back: a client that stops reading holds a
+# thread, a connection and a transaction.
+GRPC_STREAM_IDLE_TIMEOUT = env.float("GRPC_STREAM_IDLE_TIMEOUT", default=30.0)
+# The most items the demo service (api.Api, which needs no key) gives in one call; above it,
+# INVALID_ARGUMENT.
+GRPC_DEMO_MAX_LENGTH = env.int("GRPC_DEMO_MAX_LENGTH", default=100_000)
+if GRPC_MAX_STREAMS < 1 or GRPC_STREAM_IDLE_TIMEOUT <= 0:
+    raise ImproperlyConfigured(
+        "GRPC_MAX_STREAMS must be at least 1 and GRPC_STREAM_IDLE_TIMEOUT more than 0."
+    )
 # Seconds in-flight calls get to finish after SIGTERM; keep it under the orchestrator's grace.
 GRPC_GRACE_SECONDS = env.float("GRPC_GRACE_SECONDS", default=20.0)
 
