@@ -335,6 +335,11 @@ class FastPaths:
         except BaseException:
             scope.close()
             raise
+        if answer.close is None and isinstance(answer.body, list):
+            # An answer made whole ends its request here, whether or not the server closes the
+            # body (a test client may not): only a stream keeps its scope until it is closed.
+            scope.close()
+            return answer.body
         return ClosingBody(answer.body, scope.close)
 
     def secure_if_served_here(self, environ: Environ) -> bool | None:
