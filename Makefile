@@ -26,7 +26,7 @@ test: export DATABASE_URL = $(TEST_DATABASE_URL)
 test: export REDIS_URL = $(TEST_REDIS_URL)
 test: export DATABASE_URL_REPORTING = $(TEST_DATABASE_URL_REPORTING)
 test: install-dev services lint check-django
-	scripts/system-packages.sh nginx chromium
+	scripts/system-packages.sh nginx chromium pgbouncer redis-sentinel
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-dev

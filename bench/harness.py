@@ -63,6 +63,9 @@ class Target:
     body: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     lua: str | None = None  # a whole wrk script, for requests that vary (replaces the above)
+    # This side's own settings (on top of the scenario's), e.g. a control on or off.
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None  # the code to serve, when not this checkout (another commit's)
 
     def wrk_script(self) -> str:
         if self.lua is not None:
@@ -117,7 +120,7 @@ def cpu_seconds(pids: list[int]) -> float:
 class Server:
     """gunicorn serving one app on a free loopback port."""
 
-    def __init__(self, app: str, *, workers: int, env: dict[str, str]):
+    def __init__(self, app: str, *, workers: int, env: dict[str, str], cwd: Path | None = None):
         self.port = free_port()
         command = [
             sys.executable,
@@ -133,7 +136,7 @@ class Server:
             command += ["--config", str(GUNICORN_CONF)]
         self.process = subprocess.Popen(
             command,
-            cwd=PROJECT_DIR,
+            cwd=cwd or PROJECT_DIR,
             env={**env, "WEB_CONCURRENCY": str(workers)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -237,7 +240,10 @@ def compare(
     """Alternate the two sides for `rounds` rounds; return medians and ratios."""
     env = bench_env(**scenario.env)
     sides = {"django": scenario.django, "baseline": scenario.baseline}
-    servers = {name: Server(t.app, workers=workers, env=env) for name, t in sides.items()}
+    servers = {
+        name: Server(t.app, workers=workers, env={**env, **t.env}, cwd=t.cwd)
+        for name, t in sides.items()
+    }
     try:
         for server in servers.values():
             server.wait("/health/live" if server is servers["django"] else "/")

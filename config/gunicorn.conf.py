@@ -61,3 +61,39 @@ if os.path.isdir(_TMPFS):
 # gunicornc's control socket would live in $HOME, shared by every gunicorn of the user (tests,
 # benchmarks) and absent in the image; nothing here uses it.
 control_socket_disable = True
+
+# Prometheus metrics across workers (prometheus-client's multiprocess mode): every worker writes
+# its numbers to files in PROMETHEUS_MULTIPROC_DIR, and a scrape of any worker reads them all.
+# The directory must start empty with each server, or the counts of an earlier one would be
+# added in: a new one is made when the variable is unset (tmpfs when there is one), an operator's
+# is emptied of its .db files. A worker's live gauges go with it when it exits.
+_metrics_dir_made = None
+
+
+def on_starting(server):
+    global _metrics_dir_made
+    import tempfile
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):  # only prometheus-client's files
+                os.remove(os.path.join(directory, name))
+    else:
+        parent = _TMPFS if os.path.isdir(_TMPFS) else None
+        directory = _metrics_dir_made = tempfile.mkdtemp(prefix="dbapi-metrics-", dir=parent)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _metrics_dir_made:
+        import shutil
+
+        shutil.rmtree(_metrics_dir_made, ignore_errors=True)

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from cryptography.fernet import Fernet
@@ -102,6 +103,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.middleware.HttpMetricsMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # before whitenoise, so static files carry the policy too
@@ -119,6 +121,7 @@ MIDDLEWARE = [
 # session, CSRF cookie, message or frame (apps/core/wsgi.py). Empty: everything takes MIDDLEWARE.
 API_PATH_PREFIXES = ["/actions/", "/api/v1/"]
 API_MIDDLEWARE = [
+    "apps.core.middleware.HttpMetricsMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.core.middleware.AllowedHostsMiddleware",
@@ -179,11 +182,18 @@ DB_TIMEOUT = env.float("DB_TIMEOUT", default=10.0)
 HEALTH_DB_TIMEOUT = env.float("HEALTH_DB_TIMEOUT", default=2.0)
 
 
+# Behind PgBouncer in transaction pooling mode a server-side cursor cannot outlive its
+# transaction: true makes Django's `.iterator()` and `Db.iterate` outside a transaction fetch
+# with a plain cursor (inside one they stream either way, README "Behind PgBouncer").
+DB_DISABLE_SERVER_SIDE_CURSORS = env.bool("DB_DISABLE_SERVER_SIDE_CURSORS", default=False)
+
+
 def _database(url: str) -> dict:
     config = env.db_url_config(url)
     if config["ENGINE"] == "django.db.backends.postgresql":
         config["CONN_MAX_AGE"] = DB_CONN_MAX_AGE
         config["CONN_HEALTH_CHECKS"] = DB_CONN_HEALTH_CHECKS
+        config["DISABLE_SERVER_SIDE_CURSORS"] = DB_DISABLE_SERVER_SIDE_CURSORS
         config.setdefault("OPTIONS", {}).setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
     return config
 
@@ -211,20 +221,53 @@ CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", default="dbapi")
 # against it, logins not throttled) before trying it again: a dead Redis then costs one timeout
 # per process and interval, not one per request (apps/core/cache.py).
 CACHE_RETRY_AFTER = env.float("CACHE_RETRY_AFTER", default=5.0)
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": CACHE_KEY_PREFIX,
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                # Fail fast when Redis is down, so callers can degrade instead of hanging.
-                "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.5),
-                "SOCKET_TIMEOUT": env.float("REDIS_TIMEOUT", default=0.5),
-            },
-        }
+# Redis Sentinel: the sentinels (host:port, comma-separated) and the name of the master they
+# monitor. Set, the cache asks them for the current master and follows a failover; REDIS_URL
+# still gives the database number (and password), its host is not used.
+REDIS_SENTINELS = env.list("REDIS_SENTINELS", default=[])
+REDIS_SENTINEL_MASTER = env("REDIS_SENTINEL_MASTER", default="mymaster")
+
+
+def _sentinel_address(address: str) -> tuple[str, int]:
+    host, _, port = address.strip().rpartition(":")
+    if not host or not port.isdigit():
+        raise ImproperlyConfigured(f"REDIS_SENTINELS: {address!r} is not host:port.")
+    return host.strip("[]"), int(port)
+
+
+def _redis_cache(url: str) -> dict:
+    options = {
+        "CLIENT_CLASS": "django_redis.client.DefaultClient",
+        # Fail fast when Redis is down, so callers can degrade instead of hanging.
+        "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.5),
+        "SOCKET_TIMEOUT": env.float("REDIS_TIMEOUT", default=0.5),
     }
+    if REDIS_SENTINELS:
+        # django-redis' Sentinel client finds the master by the URL's host name.
+        parts = urlsplit(url)
+        credentials = parts.netloc.rpartition("@")[0]
+        netloc = f"{credentials}@{REDIS_SENTINEL_MASTER}" if credentials else REDIS_SENTINEL_MASTER
+        url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        options.update(
+            CLIENT_CLASS="django_redis.client.SentinelClient",
+            CONNECTION_FACTORY="django_redis.pool.SentinelConnectionFactory",
+            CONNECTION_POOL_CLASS="redis.sentinel.SentinelConnectionPool",
+            SENTINELS=[_sentinel_address(address) for address in REDIS_SENTINELS],
+            SENTINEL_KWARGS={
+                "socket_connect_timeout": options["SOCKET_CONNECT_TIMEOUT"],
+                "socket_timeout": options["SOCKET_TIMEOUT"],
+            },
+        )
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": CACHE_KEY_PREFIX,
+        "OPTIONS": options,
+    }
+
+
+if REDIS_URL or REDIS_SENTINELS:
+    CACHES = {"default": _redis_cache(REDIS_URL or "redis:///0")}
 else:
     CACHES = {
         "default": {
@@ -270,7 +313,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # networks, or `*` for any peer. The variable gunicorn reads for X-Forwarded-Proto, same default.
 FORWARDED_ALLOW_IPS = env.list("FORWARDED_ALLOW_IPS", default=["127.0.0.1", "::1"])
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not LOCAL)
-SECURE_REDIRECT_EXEMPT = [r"^health/"]  # probes speak plain HTTP to the pod
+# Probes and Prometheus speak plain HTTP to the pod.
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if LOCAL else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not LOCAL)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not LOCAL)
@@ -352,6 +396,21 @@ LOGGING = {
     },
 }
 
+# --- Metrics and traces ---------------------------------------------------------------------------
+
+# GET /metrics (Prometheus' text format) answers only `Authorization: Bearer <METRICS_TOKEN>`;
+# unset, it is a 404. Under gunicorn one answer covers every worker (PROMETHEUS_MULTIPROC_DIR, a
+# fresh directory per start that config/gunicorn.conf.py makes when it is unset).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# host:port where `manage.py grpcserver` serves its own metrics (unset: none).
+GRPC_METRICS_BIND = env("GRPC_METRICS_BIND", default="")
+# Whether calls, requests, hits and errors are counted at all: on when something exports them.
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=bool(METRICS_TOKEN or GRPC_METRICS_BIND))
+# OpenTelemetry traces go to this OTLP/gRPC collector (http://collector:4317); unset: no
+# tracing at all. The SDK's own OTEL_* variables (OTEL_TRACES_SAMPLER, OTEL_BSP_*, ...) apply.
+OTEL_EXPORTER_OTLP_ENDPOINT = env("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+OTEL_SERVICE_NAME = env("OTEL_SERVICE_NAME", default="dbapi")
+
 # --- Database actions -----------------------------------------------------------------------------
 
 # Largest request body an action accepts, in bytes (413 above it). nginx's limit should match.
@@ -379,9 +438,24 @@ ACTIONS_RATE_PROCESSES = env.int("ACTIONS_RATE_PROCESSES", default=2)
 
 # host:port to listen on (`--bind` overrides it); 0.0.0.0:50051 in a container.
 GRPC_BIND = env("GRPC_BIND", default="127.0.0.1:50051")
-# Threads serving calls (`--workers` overrides it): calls served at once, each thread with its own
-# database connection, kept as CONN_MAX_AGE says.
+# Threads serving unary calls (`--workers` overrides it): calls served at once, each thread with
+# its own database connection, kept as CONN_MAX_AGE says. A call past them is refused at once
+# (RESOURCE_EXHAUSTED) rather than queued.
 GRPC_WORKERS = env.int("GRPC_WORKERS", default=8)
+# Streams served at once, on threads of their own so that no stream holds a unary call back; one
+# past them is refused at once (RESOURCE_EXHAUSTED). Each may hold a connection and a transaction.
+GRPC_MAX_STREAMS = env.int("GRPC_MAX_STREAMS", default=8)
+# Seconds a stream may wait for its client to take what it sends (or send its next request)
+# before it is cancelled and its transaction rolled back: a client that stops reading holds a
+# thread, a connection and a transaction.
+GRPC_STREAM_IDLE_TIMEOUT = env.float("GRPC_STREAM_IDLE_TIMEOUT", default=30.0)
+# The most items the demo service (api.Api, which needs no key) gives in one call; above it,
+# INVALID_ARGUMENT.
+GRPC_DEMO_MAX_LENGTH = env.int("GRPC_DEMO_MAX_LENGTH", default=100_000)
+if GRPC_MAX_STREAMS < 1 or GRPC_STREAM_IDLE_TIMEOUT <= 0:
+    raise ImproperlyConfigured(
+        "GRPC_MAX_STREAMS must be at least 1 and GRPC_STREAM_IDLE_TIMEOUT more than 0."
+    )
 # Seconds in-flight calls get to finish after SIGTERM; keep it under the orchestrator's grace.
 GRPC_GRACE_SECONDS = env.float("GRPC_GRACE_SECONDS", default=20.0)
 

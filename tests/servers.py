@@ -145,6 +145,8 @@ def gunicorn(
         f"127.0.0.1:{port}",
         "--workers",
         str(workers),
+        # Its control socket would be one path in $HOME for every gunicorn running at once.
+        "--no-control-socket",
         *args,
     ]
     process = subprocess.Popen(

@@ -59,10 +59,18 @@ class Db:
     def iterate(self, sql: str, params: Params = (), *, batch: int = 2000) -> Iterator[dict]:
         """Yield rows one by one without holding them all in memory.
 
-        On PostgreSQL this is a server-side cursor (it needs the action's transaction); rows are
-        fetched `batch` at a time.
+        On PostgreSQL this is a server-side cursor, rows fetched `batch` at a time, inside a
+        transaction (an action's). Outside one, Django would declare it WITH HOLD, a cursor that
+        outlives the transaction, which transaction pooling (PgBouncer) cannot keep: with the
+        database's DISABLE_SERVER_SIDE_CURSORS (DB_DISABLE_SERVER_SIDE_CURSORS) the rows are then
+        read with a plain cursor instead.
         """
-        with self.connection.chunked_cursor() as cursor:
+        server_side = self.connection.in_atomic_block or not self.connection.settings_dict.get(
+            "DISABLE_SERVER_SIDE_CURSORS"
+        )
+        with (
+            self.connection.chunked_cursor() if server_side else self.connection.cursor() as cursor
+        ):
             cursor.execute(sql, params)
             chunk = cursor.fetchmany(batch)
             make = _row_maker(cursor)  # a named cursor describes its rows after a fetch

@@ -8,8 +8,9 @@ happens here, once, in this order:
     authenticate → find → authorise → rate limit → validate → in the call's transactions:
     idempotency → run (under the statement timeout) → represent → keep the answer for the key
 
-and a dry run rolls every transaction back at the end. A control added to calls (metrics,
-traces…) is added here and holds for every transport.
+and a dry run rolls every transaction back at the end. A control added to calls is added here
+and holds for every transport: each call is observed once (counted, timed and traced,
+`observe.py`) around all of it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from apps.accounts.credentials import bearer_credential
-from apps.core import database
+from apps.core import database, tracing
 from apps.core.json import dumps, non_finite_errors
 from apps.core.problems import DocumentedProblem, Problem, document_for_exception
 from apps.core.serializers import StringField
@@ -46,6 +47,7 @@ from .exceptions import (
     ModuleForbidden,
     StatementTimeout,
 )
+from .observe import observed, observed_stream
 from .registry import Action, Module, registry
 
 
@@ -96,6 +98,7 @@ class Outcome:
     body: bytes | None = None
 
 
+@observed
 def perform(call: ActionCall) -> Outcome:
     """Run one call to the end; raises the Problem that answers it when it fails."""
     caller = authenticate(call.authorization)
@@ -113,6 +116,7 @@ def perform(call: ActionCall) -> Outcome:
     )
 
 
+@observed
 def perform_batch(call: BatchCall) -> Outcome:
     """Run every call of a batch in order, all in one transaction per database: all succeed
     (their results in order), or nothing is committed and the failing call's problem is
@@ -145,6 +149,7 @@ def perform_batch(call: BatchCall) -> Outcome:
     )
 
 
+@observed_stream
 def stream(call: ActionCall) -> tuple[Iterator[Any], dict[str, str]]:
     """Run one call and yield its result item by item, each as it is read; with the headers
     to answer with.
@@ -184,6 +189,7 @@ def authenticate(authorization: str | None) -> Caller:
     caller = authenticate_key(key)
     if caller is None:
         raise InvalidApiKey()
+    tracing.annotate(**{"dbapi.client": caller.name})
     return caller
 
 

@@ -24,6 +24,9 @@ class ActionsRoute(FastRoute):
     def match(self, environ: Environ) -> re.Match | None:
         return ACTION_PATH.fullmatch(environ.get("PATH_INFO", ""))
 
+    def view_name(self, match: re.Match) -> str:
+        return "actions:call" if match["action"] else "actions:ping"
+
     def answer(self, environ: Environ, match: re.Match) -> Answer:
         if match["batch"]:
             return http.serve_batch(environ)

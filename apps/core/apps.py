@@ -9,6 +9,9 @@ class CoreConfig(AppConfig):
     label = "core"
 
     def ready(self) -> None:
+        from . import tracing
+
+        tracing.configure()  # before Django's handlers load their middleware
         if any(
             db["ENGINE"] == "django.db.backends.postgresql" for db in settings.DATABASES.values()
         ):

@@ -21,6 +21,8 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from redis import RedisError
 
+from . import metrics
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -42,6 +44,7 @@ class CircuitBreaker:
         return time.monotonic() < self._open_until
 
     def trip(self, error: Exception) -> None:
+        metrics.record_dependency_error("cache")
         with self._lock:
             if self.is_open():
                 return

@@ -10,6 +10,7 @@ from django.conf import settings
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
+from . import tracing
 from .request_id import get_request_id
 
 # Attributes Django puts on its records that are objects, not data (sockets, requests).
@@ -17,7 +18,8 @@ _NOT_DATA = ("request", "server_time")
 
 
 class RequestIdFilter(logging.Filter):
-    """Stamp the current request id on each record (None outside a request).
+    """Stamp the current request id on each record (None outside a request), and the current
+    span's `trace_id` and `span_id` when tracing is on and the record is written inside one.
 
     Django logs a response after the middleware is done with it, so for its records the id is
     taken from the request they carry.
@@ -27,6 +29,8 @@ class RequestIdFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             request = getattr(record, "request", None)
             record.request_id = getattr(request, "id", None) or get_request_id()
+        if tracing.is_on() and not hasattr(record, "trace_id"):
+            record.__dict__.update(tracing.log_fields())
         return True
 
 

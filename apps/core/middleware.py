@@ -2,8 +2,36 @@
 
 from __future__ import annotations
 
+import time
+
+from . import metrics
 from .request_id import HEADER, META_KEY
 from .scope import request_scope
+
+# The `view` of a request no URL pattern matched (a 404, or a refused host).
+UNMATCHED = "unmatched"
+
+
+class HttpMetricsMiddleware:
+    """Count and time every request by view (`dbapi_http_requests_total`,
+    `dbapi_http_request_duration_seconds`): the URL pattern's name, never the raw path, so the
+    label values stay few whatever clients ask for. The first middleware, so that the time covers
+    the others; the fast paths record the same for the requests they answer."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = request.resolver_match
+        metrics.record_http(
+            view=match.view_name if match is not None else UNMATCHED,
+            method=request.method,
+            status=response.status_code,
+            seconds=time.perf_counter() - started,
+        )
+        return response
 
 
 class RequestIdMiddleware:

@@ -22,6 +22,7 @@ from psycopg2.errors import LockNotAvailable
 from rest_framework import exceptions
 from rest_framework.settings import api_settings
 
+from . import metrics
 from .database import DatabaseTimeout
 from .json import dumps
 from .request_id import get_request_id
@@ -213,6 +214,7 @@ def database_problem(exc: BaseException) -> DatabaseUnavailable:
     """The 503 for a database that failed, did not answer in time (apps.core.database) or kept
     a lock past lock_timeout, logged; it says that nothing was changed unless what was waited for
     may still take effect."""
+    metrics.record_dependency_error("database")
     cause = exc if isinstance(exc, DatabaseTimeout) else exc.__cause__
     if isinstance(cause, DatabaseTimeout | LockNotAvailable):  # known causes: no traceback
         logger.error("Database unavailable: %s", str(cause).strip())
@@ -221,6 +223,28 @@ def database_problem(exc: BaseException) -> DatabaseUnavailable:
         return DatabaseUnavailable()
     logger.error("Database unavailable: %s", exc.__class__.__name__, exc_info=exc)
     return DatabaseUnavailable()
+
+
+def status_for_exception(exc: BaseException) -> int:
+    """The status `document_for_exception` answers `exc` with, without making the document (nor
+    logging it): for metrics and traces, which see every call's outcome before it is encoded."""
+    if isinstance(exc, DocumentedProblem):
+        return exc.document.status
+    for kinds, status in _STATUSES:
+        if isinstance(exc, kinds):
+            return status
+    if isinstance(exc, exceptions.APIException):
+        return exc.status_code
+    return 500
+
+
+_STATUSES = (
+    (Http404, 404),
+    (PermissionDenied, 403),
+    (RequestDataTooBig, 413),
+    (SuspiciousOperation, 400),
+    ((OperationalError, InterfaceError, DatabaseTimeout), 503),
+)
 
 
 def server_error_document(exc: BaseException | None = None) -> ProblemDocument:

@@ -2,10 +2,12 @@
 
 Django's handler (through RequestIdMiddleware), the WSGI fast paths and the gRPC server all serve
 a request inside `request_scope`: it gives the request its id (for the answer, every log line and
-every outgoing call), bounds its waits for the database (DB_TIMEOUT, apps.core.database), and
-checks the database connections before and after, closing those that are broken or past
-CONN_MAX_AGE, as Django's `request_started`/`request_finished` receivers do.
-Later controls that belong to a whole request (a trace) are added here, once.
+every outgoing call), serves it in its trace (apps.core.tracing: a server span continuing the
+caller's `traceparent`, for what Django's tracing middleware does not see), bounds its waits for
+the database (DB_TIMEOUT, apps.core.database), and checks the database connections before and
+after, closing those that are broken or past CONN_MAX_AGE, as Django's
+`request_started`/`request_finished` receivers do. A control that belongs to a whole request is
+added here, once.
 """
 
 from __future__ import annotations
@@ -16,23 +18,29 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.db import close_old_connections
 
-from . import database
+from . import database, tracing
 from .request_id import request_id_scope
 
 
 @contextlib.contextmanager
 def request_scope(
-    request_id: str | None, *, connections: bool = True, within: float | None = None
+    request_id: str | None,
+    *,
+    connections: bool = True,
+    within: float | None = None,
+    trace: tracing.Incoming | None = None,
 ) -> Iterator[str]:
     """Serve one request or call inside the block; yields its id (`request_id` when sane, else a
     new one). `connections=False` leaves the connections to Django's handler, whose request
     signals already check them around a request it serves. `within`: seconds the caller waits
-    for the answer (a gRPC deadline), when it says; no wait for the database lasts longer."""
+    for the answer (a gRPC deadline), when it says; no wait for the database lasts longer.
+    `trace`: the server span to serve it in, for what Django's tracing middleware does not see
+    (fast paths, gRPC)."""
     with database.timeout(settings.DB_TIMEOUT, within=within):
         if connections:
             close_old_connections()
         try:
-            with request_id_scope(request_id) as scoped_id:
+            with request_id_scope(request_id) as scoped_id, tracing.server_span(trace):
                 yield scoped_id
         finally:
             if connections:

@@ -7,4 +7,5 @@ app_name = "core"
 urlpatterns = [
     path("health/live", views.live, name="live"),
     path("health/ready", views.ready, name="ready"),
+    path("metrics", views.metrics, name="metrics"),
 ]

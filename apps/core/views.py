@@ -1,7 +1,8 @@
-"""Health probes and the error pages for views that are not DRF's."""
+"""Health probes, metrics, and the error pages for views that are not DRF's."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import sys
 from collections.abc import Callable
@@ -9,12 +10,13 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.cache import caches
 from django.db import connections
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from . import database
+from . import metrics as metrics_registry
 from .json import json_response
 from .problems import (
     PROBLEM_CONTENT_TYPE,
@@ -82,6 +84,25 @@ def ready(request: HttpRequest) -> HttpResponse:
         return problem(503, detail=f"Not ready: {', '.join(failed)} unavailable.", checks=checks)
     degraded = any(outcome != "ok" for outcome in cache_checks.values())
     return json_response({"status": "degraded" if degraded else "ok", "checks": checks})
+
+
+@never_cache
+@require_safe
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus' scrape: the metrics of every worker, only for `Bearer <METRICS_TOKEN>`.
+
+    Anything else is a 404, as when METRICS_TOKEN is unset: the endpoint does not tell a
+    stranger it exists. The token is compared in constant time.
+    """
+    token = settings.METRICS_TOKEN
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    if (
+        not token
+        or scheme.lower() != "bearer"
+        or not hmac.compare_digest(credential.strip().encode(), token.encode())
+    ):
+        raise Http404()
+    return HttpResponse(metrics_registry.exposition(), content_type=metrics_registry.CONTENT_TYPE)
 
 
 # --- Error handlers for non-DRF views (config.urls handler400/403/404/500, CSRF_FAILURE_VIEW) ---

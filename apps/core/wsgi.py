@@ -22,6 +22,7 @@ import contextlib
 import io
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -35,6 +36,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 
+from . import metrics, tracing
 from .json import dumps
 from .problems import (
     PROBLEM_CONTENT_TYPE,
@@ -55,6 +57,8 @@ request_logger = logging.getLogger("django.request")
 HEADER_MIDDLEWARE = (SecurityMiddleware, CSPMiddleware, XFrameOptionsMiddleware)
 # What every fast path does in place of a middleware, for any route.
 REPRODUCED = {
+    "apps.core.middleware.HttpMetricsMiddleware": "dbapi_http_* by the route's view name",
+    tracing.DJANGO_MIDDLEWARE: "the server span and traceresponse (the request scope)",
     "apps.core.middleware.RequestIdMiddleware": "the request scope (apps.core.scope)",
     "django.middleware.security.SecurityMiddleware": "its headers; HTTPS redirects go to Django",
     "csp.middleware.CSPMiddleware": "its header (no nonce: a fast path renders no page)",
@@ -250,6 +254,10 @@ class FastRoute:
         """What `answer` needs to serve the request, or None to leave it to Django."""
         raise NotImplementedError
 
+    def view_name(self, match: Any) -> str:
+        """The name of the URL pattern Django would have resolved the request to (for metrics)."""
+        raise NotImplementedError
+
     def answer(self, environ: Environ, match: Any) -> Answer:
         """The answer, inside the request's scope (its id, its database connections)."""
         raise NotImplementedError
@@ -262,12 +270,14 @@ class FastPaths:
 
     - the request scope, as `RequestIdMiddleware` and the request signals set it up: the request
       id for the answer and the logs, the database connections checked before and after (the
-      signals themselves are not sent: other receivers of them do not run for these paths);
+      signals themselves are not sent: other receivers of them do not run for these paths), and
+      the server span Django's tracing middleware would have started, with its `traceresponse`;
     - host validation, HTTPS redirects and CommonMiddleware's refusals: a request Django would
       refuse or redirect goes on to Django;
     - the headers `SecurityMiddleware`, `CSPMiddleware` and `XFrameOptionsMiddleware` add, which
       depend only on the settings and on HTTPS: the middleware computes them, once, at start-up;
-    - errors answered as problems, and answers of 400 and above logged as Django logs them.
+    - errors answered as problems, and answers of 400 and above logged as Django logs them;
+    - the request counted and timed by the view Django would have resolved it to.
     """
 
     def __init__(self, application: Callable, routes: Sequence[FastRoute]):
@@ -295,8 +305,11 @@ class FastPaths:
         secure = self.secure_if_served_here(environ)
         if secure is None:
             return self.application(environ, start_response)  # refused or redirected by Django
+        started = time.perf_counter()
         scope = contextlib.ExitStack()
-        request_id = scope.enter_context(request_scope(environ.get(META_KEY)))
+        view = route.view_name(match)
+        trace = tracing.http_request(environ, view=view)
+        request_id = scope.enter_context(request_scope(environ.get(META_KEY), trace=trace))
         try:
             answer = route.answer(environ, match)
         except Exception as exc:
@@ -305,12 +318,28 @@ class FastPaths:
             scope.callback(answer.close)
         if answer.status >= 400 and not answer.logged:
             log_answer(environ, answer)
-        headers = [*answer.headers, *self.headers[route.name, secure], (HEADER, request_id)]
+        metrics.record_http(
+            view=view,
+            method=environ["REQUEST_METHOD"],
+            status=answer.status,
+            seconds=time.perf_counter() - started,
+        )
+        headers = [
+            *answer.headers,
+            *self.headers[route.name, secure],
+            (HEADER, request_id),
+            *tracing.answered(status=answer.status),
+        ]
         try:
             start_response(answer.status_line, headers)
         except BaseException:
             scope.close()
             raise
+        if answer.close is None and isinstance(answer.body, list):
+            # An answer made whole ends its request here, whether or not the server closes the
+            # body (a test client may not): only a stream keeps its scope until it is closed.
+            scope.close()
+            return answer.body
         return ClosingBody(answer.body, scope.close)
 
     def secure_if_served_here(self, environ: Environ) -> bool | None:

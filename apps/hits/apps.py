@@ -7,3 +7,10 @@ class HitsConfig(AppConfig):
     name = "apps.hits"
     label = "hits"
     verbose_name = "Hit counters"
+
+    def ready(self) -> None:
+        from apps.core import metrics
+
+        from .metrics import pending_hits_gauge
+
+        metrics.read_at_scrape(pending_hits_gauge)

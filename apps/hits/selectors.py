@@ -21,3 +21,11 @@ def pending_hits(name: str) -> int | None:
         return 0  # without Redis every hit goes straight to the database
     _, pending = cache_or((None, None), store.read, name)
     return pending
+
+
+def all_pending_hits() -> int | None:
+    """Hits of every counter not in the database yet; None when Redis cannot tell."""
+    store = get_store()
+    if store is None:
+        return 0
+    return cache_or(None, lambda: sum(store.read(name)[1] for name in store.names()))

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.core import metrics
 from apps.core.cache import CACHE_ERRORS, redis_breaker
 
 from .models import FlushedBatch, HitCounter, validate_counter_name
@@ -31,6 +32,7 @@ def count_hit(name: str = ROOT_COUNTER) -> int:
     While Redis is down the total shown is the database's alone: hits still pending in Redis come
     back into it at the first flush after Redis does.
     """
+    metrics.record_hit()
     store, breaker = get_store(), redis_breaker()
     if store is not None and not breaker.is_open():
         try:

@@ -30,6 +30,9 @@ class HitsRoute(FastRoute):
     def match(self, environ: Environ) -> bool | None:
         return (environ["REQUEST_METHOD"] == "GET" and environ.get("PATH_INFO") == "/") or None
 
+    def view_name(self, match: bool) -> str:
+        return "hits:root"
+
     def answer(self, environ: Environ, match: bool) -> Answer:
         total = count_hit(ROOT_COUNTER)
         content_type, body = render_total(

@@ -5,7 +5,8 @@
 
 The target and key come from --target / --key, else DBAPI_GRPC_TARGET / DBAPI_API_KEY
 (this is a client: it reads no Django settings). A call prints its result as JSON, a stream one
-JSON line per item; a failure prints the status, the request id and the problem, and exits 1.
+JSON line per item; a failure prints the status, the request id and the problem (or that the
+server could not be reached), and exits 1.
 """
 
 from __future__ import annotations
@@ -59,11 +60,21 @@ def main(argv: list[str] | None = None) -> int:
                 for row in client.stream(args.module, args.action, **args.params):
                     sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
     except ActionCallError as exc:
-        sys.stderr.write(f"{exc} (request id {exc.request_id})\n")
+        sys.stderr.write(failure(exc, target=args.target) + "\n")
         if exc.problem:
             sys.stderr.write(json.dumps(exc.problem, indent=2, ensure_ascii=False) + "\n")
         return 1
     return 0
+
+
+def failure(exc: ActionCallError, *, target: str) -> str:
+    """The line that says why a call failed: the server's status and request id, or that no
+    server could be reached (then there is no request id to quote)."""
+    if exc.unreachable:
+        return f"Could not reach the gRPC server at {target}: {exc.details}"
+    if exc.request_id is None:
+        return str(exc)
+    return f"{exc} (request id {exc.request_id})"
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from apps.core.json import JSONEncoder, NonFinite
 from apps.core.request_id import get_request_id
 from protos.dbapi.v1 import actions_pb2, actions_pb2_grpc
 
-from .calls import Metadata, streaming, unary
+from .calls import Metadata, invocation_metadata
 from .metadata import REQUEST_ID_KEY
 from .values import fill_value, from_struct
 
@@ -32,26 +32,25 @@ _json_default = JSONEncoder().default
 
 
 class ActionsServicer(actions_pb2_grpc.ActionsServicer):
-    @unary("/dbapi.v1.Actions/Call")
     def Call(
-        self, request: actions_pb2.CallRequest, context: grpc.ServicerContext, *, metadata: Metadata
+        self, request: actions_pb2.CallRequest, context: grpc.ServicerContext
     ) -> actions_pb2.CallReply:
         """Run the action and answer its whole result."""
-        outcome = pipeline.perform(action_call(request, metadata, context))
+        outcome = pipeline.perform(action_call(request, invocation_metadata(context), context))
         send_headers(context, outcome.headers)
         reply = actions_pb2.CallReply()
         fill_value(reply.result, result_of(outcome), default=_json_default)
         return reply
 
-    @streaming("/dbapi.v1.Actions/Stream")
     def Stream(
-        self, request: actions_pb2.CallRequest, context: grpc.ServicerContext, *, metadata: Metadata
+        self, request: actions_pb2.CallRequest, context: grpc.ServicerContext
     ) -> Iterator[actions_pb2.Row]:
         """Run the action and send its result item by item, each as it is read.
 
-        The transaction stays open while the rows are sent; a client that goes away ends it
-        (rolled back) at once rather than when the rows run out.
+        The transaction stays open while the rows are sent; a client that goes away, or takes
+        nothing for GRPC_STREAM_IDLE_TIMEOUT, ends it (rolled back) at once.
         """
+        metadata = invocation_metadata(context)
         items, headers = pipeline.stream(action_call(request, metadata, context))
         if headers:  # the initial metadata went out with the request id, before the rows
             context.set_trailing_metadata(
@@ -63,15 +62,11 @@ class ActionsServicer(actions_pb2_grpc.ActionsServicer):
                 fill_value(row.value, item, default=_json_default)
                 yield row
 
-    @unary("/dbapi.v1.Actions/Batch")
     def Batch(
-        self,
-        request: actions_pb2.BatchRequest,
-        context: grpc.ServicerContext,
-        *,
-        metadata: Metadata,
+        self, request: actions_pb2.BatchRequest, context: grpc.ServicerContext
     ) -> actions_pb2.BatchReply:
         """Run the calls in order in one transaction; answer their results."""
+        metadata = invocation_metadata(context)
         call = pipeline.BatchCall(
             authorization=metadata.get("authorization"),
             decode=lambda: {

@@ -3,27 +3,27 @@
 The request scope every HTTP request gets too (apps.core.scope): a request id (the caller's
 `x-request-id` when sane, else a new one) for the logs, sent back in the metadata, and database
 connections closed or kept before and after, as CONN_MAX_AGE says; errors answered as statuses
-(apps.rpc.errors) with the problem in the trailing metadata; and one log line per call.
-Servicer methods get all this from the `unary` and `streaming` decorators, and the call's
-metadata as a dict.
+(apps.rpc.errors) with the problem in the trailing metadata; and one log line per call. The
+server's interceptor (apps.rpc.handlers) serves every call inside `serving`, on a thread that
+keeps its `worker_context` from one call to the next.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import grpc
 
+from apps.core import tracing
 from apps.core.scope import request_scope
 
 from .errors import status_for_exception
+from .idle import WatchedStream
 from .metadata import PROBLEM_KEY, REQUEST_ID_KEY
 
 logger = logging.getLogger(__name__)
@@ -31,73 +31,45 @@ logger = logging.getLogger(__name__)
 Metadata = dict[str, str]
 
 
-def unary(method: str) -> Callable:
-    """Decorate a servicer method answering one message: `(self, request, context, *, metadata)`."""
-
-    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        def served(self, request, context: grpc.ServicerContext) -> Any:
-            with serving(context, method=method) as metadata:
-                return func(self, request, context, metadata=metadata)
-
-        @functools.wraps(func)
-        def handler(self, request, context: grpc.ServicerContext) -> Any:
-            return _worker_context().run(served, self, request, context)
-
-        return handler
-
-    return decorate
-
-
-def streaming(method: str) -> Callable:
-    """Decorate a servicer method yielding messages: `(self, request, context, *, metadata)`."""
-
-    def decorate(func: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
-        def served(self, request, context: grpc.ServicerContext) -> Iterator[Any]:
-            with serving(context, method=method, streaming=True) as metadata:
-                yield from func(self, request, context, metadata=metadata)
-
-        @functools.wraps(func)
-        def handler(self, request, context: grpc.ServicerContext) -> Iterator[Any]:
-            run = _worker_context().run
-            messages = run(served, self, request, context)
-            try:
-                while True:
-                    try:
-                        message = run(next, messages)
-                    except StopIteration:
-                        return
-                    yield message
-            finally:  # also when the client goes away: ends the transaction now
-                run(messages.close)
-
-        return handler
-
-    return decorate
+def invocation_metadata(context: grpc.ServicerContext) -> Metadata:
+    """The call's metadata as a dict (a key sent twice keeps its last value)."""
+    return dict(context.invocation_metadata())
 
 
 @contextlib.contextmanager
 def serving(
-    context: grpc.ServicerContext, *, method: str, streaming: bool = False
-) -> Iterator[Metadata]:
-    """Serve one call inside this block; yields the call's metadata as a dict.
+    context: grpc.ServicerContext, *, method: str, stream: WatchedStream | None = None
+) -> Iterator[str]:
+    """Serve one call inside this block; yields its request id.
 
-    An exception raised in the block ends the call with the status mapped from it. A streaming
-    call also sends the request id in its initial metadata, so it is known before the rows.
+    An exception raised in the block ends the call with the status mapped from it. A stream
+    also sends the request id in its initial metadata, so that it is known before the replies.
     """
-    metadata = dict(context.invocation_metadata())
+    metadata = invocation_metadata(context)
     started = time.perf_counter()
     code = grpc.StatusCode.OK
+    trace = tracing.grpc_call(method, metadata)
     # No wait for the database outlasts the caller's deadline (time_remaining: None without one).
-    with request_scope(metadata.get(REQUEST_ID_KEY), within=context.time_remaining()) as request_id:
+    with request_scope(
+        metadata.get(REQUEST_ID_KEY), within=context.time_remaining(), trace=trace
+    ) as request_id:
         try:
             context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
-            if streaming:
+            if stream is not None:
                 context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
-            yield metadata
-        except GeneratorExit:  # the client went away in the middle of a stream
+            yield request_id
+            code = context.code() or code  # a servicer may set one (health: NOT_FOUND)
+        except GeneratorExit:  # the stream ended early: its client went away, or was idle
             code = grpc.StatusCode.CANCELLED
+            if stream is not None and stream.idle_for is not None:
+                logger.warning(
+                    "Stream cancelled: its client took nothing for %.1f s", stream.idle_for
+                )
             raise
         except Exception as exc:
+            if not context.is_active():  # cancelled: nobody to answer, and nothing went wrong
+                code = grpc.StatusCode.CANCELLED
+                context.abort(code, "The call was cancelled.")
             status = status_for_exception(exc)
             code = status.code
             context.set_trailing_metadata(
@@ -105,6 +77,7 @@ def serving(
             )
             context.abort(status.code, status.details)
         finally:
+            tracing.answered(grpc_code=code.name)
             if logger.isEnabledFor(logging.INFO):  # the access line, as gunicorn writes one
                 # The message comes formatted: with no arguments, the log filters look at one
                 # string rather than each argument (a fifth of the line's cost).
@@ -121,7 +94,7 @@ def serving(
 _worker = threading.local()
 
 
-def _worker_context() -> contextvars.Context:
+def worker_context() -> contextvars.Context:
     """The context this worker thread runs its calls in, kept from one call to the next.
 
     gRPC runs each call in a new, empty contextvars.Context, and Django keeps per-thread state

@@ -50,6 +50,12 @@ class ActionCallError(Exception):
         self.request_id = request_id
 
     @property
+    def unreachable(self) -> bool:
+        """No server answered: the call never reached one (nothing listens there, or no address
+        could be connected to). A server that answers UNAVAILABLE itself sends a request id."""
+        return self.code is grpc.StatusCode.UNAVAILABLE and self.request_id is None
+
+    @property
     def errors(self) -> dict[str, list[str]]:
         """The messages per field of an INVALID_ARGUMENT, as the HTTP API's `errors`."""
         return self.problem.get("errors", {})

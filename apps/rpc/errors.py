@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from apps.core.problems import ProblemDocument, document_for_exception
+from apps.core.problems import Problem, ProblemDocument, document_for_exception
 
 Code = grpc.StatusCode
 
@@ -33,6 +33,24 @@ GRPC_CODES = {
     503: Code.UNAVAILABLE,
     504: Code.DEADLINE_EXCEEDED,  # an upstream service was too slow
 }
+
+
+class UndecodableMessage(Problem):
+    """A request message that is not the method's protobuf message (garbage, or nested past
+    protobuf's depth limit): bad input like any other, answered as such."""
+
+    status_code = 400
+    default_detail = "The request message could not be decoded."
+
+
+class ServerBusy(Problem):
+    """Every thread for this kind of call is taken. Refused at once, so that the client can
+    try another server or come back, rather than wait behind calls that may take long."""
+
+    status_code = 429
+    type_slug = "server-busy"
+    default_detail = "The server is serving as many calls of this kind as it can. Try again."
+    headers = {"Retry-After": "1"}
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from django_otp.models import Device
 from django_otp.oath import TOTP
 
 from apps.accounts.models import User, UserToken
+from apps.core import metrics
 
 from . import events, selectors, sql
 from .models import BackupCode, BackupCodeDevice, SealedTOTPDevice, SecondFactorLock
@@ -131,13 +132,19 @@ def verify_totp(
     """
     allowed = [device for device in devices if device.verify_is_allowed()[0]]
     if devices and not allowed:
+        metrics.record_otp_verification("throttled")
         raise CodeThrottled(_retry_after(devices))
-    match = _match_totp(allowed, code=code, at=time.time() if at is None else at)
+    at = time.time() if at is None else at
+    match = _match_totp(allowed, code=code, at=at)
     now = timezone.now()
     if match is not None:
         if _accept_totp(match, token=token, now=now):
+            metrics.record_otp_verification("accepted")
             return match.device
         allowed = [match.device]  # a lost race is a replay, and counts as one failure
+    if metrics.enabled():
+        replayed = match is not None or _used_before(allowed, code=code, at=at)
+        metrics.record_otp_verification("replayed" if replayed else "rejected")
     _count_failure(SealedTOTPDevice, devices=allowed, now=now)
     return None
 
@@ -157,16 +164,20 @@ def verify_backup_code(
     if device is UNKNOWN:
         device = selectors.backup_device(user=user)
     if device is None:
+        metrics.record_otp_verification("rejected")
         return None
     allowed, _ = device.verify_is_allowed()
     if not allowed:
+        metrics.record_otp_verification("throttled")
         raise CodeThrottled(_retry_after([device]))
     now = timezone.now()
     digests = backup_code_digests(user_id=user.pk, code=code)
     used, _ = BackupCode.objects.filter(device=device, digest__in=digests).delete()
     if not used:
+        metrics.record_otp_verification("rejected")  # a used backup code is gone: no replay
         _count_failure(BackupCodeDevice, devices=[device], now=now)
         return None
+    metrics.record_otp_verification("accepted")
     BackupCodeDevice.objects.filter(pk=device.pk).update(
         throttling_failure_count=0, throttling_failure_timestamp=None, last_used_at=now
     )
@@ -197,6 +208,18 @@ def _match_totp(devices: Sequence[SealedTOTPDevice], *, code: str, at: float) ->
             sync = getattr(settings, "OTP_TOTP_SYNC", True)
             return _Match(device=device, t=totp.t(), drift=totp.drift if sync else device.drift)
     return None
+
+
+def _used_before(devices: Sequence[SealedTOTPDevice], *, code: str, at: float) -> bool:
+    """Whether `code`, refused, is right now for one of `devices` but of a step already accepted:
+    a replay (for metrics only; it is refused like any wrong code)."""
+    for device in devices:
+        if len(code) == device.digits:
+            totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+            totp.time = at
+            if totp.verify(int(code), tolerance=device.tolerance):
+                return True
+    return False
 
 
 def _accept_totp(match: _Match, *, token: UserToken | None, now: datetime) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.utils import ConnectionHandler
 
 from apps.actions import Db, UnsafeQuery
@@ -192,3 +194,25 @@ def test_identifiers_are_quoted_by_the_connection(items_db):
     items_db.execute('CREATE TABLE "order" (id INTEGER PRIMARY KEY, "select" TEXT)')
     items_db.insert("order", {"id": 1, "select": "yes"})
     assert items_db.fetch_value('SELECT "select" FROM "order"') == "yes"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("disabled", "in_transaction", "declared"),
+    [(False, False, 1), (True, False, 0), (False, True, 1), (True, True, 1)],
+    ids=["default", "disabled outside a transaction", "in one", "disabled in one"],
+)
+def test_iterate_declares_a_server_side_cursor_only_where_it_can(
+    monkeypatch, disabled, in_transaction, declared
+):
+    """Outside a transaction a server-side cursor is declared WITH HOLD, which PgBouncer's
+    transaction pooling cannot keep: DISABLE_SERVER_SIDE_CURSORS reads those rows with a plain
+    cursor; inside a transaction the rows still stream."""
+    monkeypatch.setitem(connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", disabled)
+    db = Db(connection)
+    with transaction.atomic() if in_transaction else contextlib.nullcontext():
+        rows = db.iterate("SELECT n FROM generate_series(1, 5) AS n", batch=2)
+        assert next(rows) == {"n": 1}
+        open_cursors = db.fetch_value("SELECT count(*) FROM pg_cursors")
+        assert list(rows) == [{"n": n} for n in range(2, 6)]
+    assert open_cursors == declared

@@ -120,3 +120,14 @@ class Unknown:
 
     def __call__(self, request):
         return self.get_response(request)
+
+
+def test_a_whole_answer_ends_its_request_even_when_its_body_is_never_closed(api_key_value):
+    from apps.core.request_id import get_request_id
+
+    request = environ(
+        "post", "/actions/example/foo", {"name": "ana"}, api_key_value, request_id="unclosed"
+    )
+    body = fast_path(ApiHandler())(request, lambda status, headers, exc_info=None: None)
+    assert b"".join(body)  # read, and never closed, as some test clients do
+    assert get_request_id() is None

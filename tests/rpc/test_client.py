@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.servers import PROJECT_DIR
+from tests.servers import PROJECT_DIR, free_port
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -71,3 +71,12 @@ def test_params_must_be_a_json_object(target):
     result = run_cli("call", "example", "bar", "[1, 2]", "--target", target)
     assert result.returncode == 2
     assert "params must be a JSON object" in result.stderr
+
+
+def test_a_server_that_cannot_be_reached_is_said_so_plainly():
+    port = free_port()  # nothing listens there
+    result = run_cli("call", "example", "foo", "{}", "--target", f"127.0.0.1:{port}", "--key", "k")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"Could not reach the gRPC server at 127.0.0.1:{port}: ")
+    assert "request id" not in result.stderr
+    assert result.stdout == ""

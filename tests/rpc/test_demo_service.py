@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import grpc
 import pytest
 
@@ -36,4 +38,29 @@ def test_no_length_gives_no_items(api, length):
 def test_get_all_refuses_a_length_it_would_have_to_hold_in_memory(api):
     with pytest.raises(grpc.RpcError) as raised:
         api.getAll(api_pb2.ApiRequest(length=100_001), timeout=10)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_get_stream_refuses_more_items_than_grpc_demo_max_length(api):
+    """It needs no key: what one call may cost is bounded, as getAll's is."""
+    with pytest.raises(grpc.RpcError) as raised:
+        list(api.getStream(api_pb2.ApiRequest(length=100_001), timeout=10))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    problem = json.loads(dict(raised.value.trailing_metadata())["problem-bin"])
+    assert problem["errors"] == {"length": ["Ensure this value is less than or equal to 100000."]}
+
+
+def items(api: api_pb2_grpc.ApiStub, method: str, length: int) -> list[api_pb2.Item]:
+    request = api_pb2.ApiRequest(length=length)
+    if method == "getAll":
+        return list(api.getAll(request, timeout=10).items)
+    return list(api.getStream(request, timeout=10))
+
+
+@pytest.mark.parametrize("method", ["getAll", "getStream"])
+def test_the_demo_limit_is_grpc_demo_max_length(api, settings, method):
+    settings.GRPC_DEMO_MAX_LENGTH = 5
+    assert len(items(api, method, 5)) == 5
+    with pytest.raises(grpc.RpcError) as raised:
+        items(api, method, 6)
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -15,7 +15,7 @@ import time
 import grpc
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection, connections
+from django.db import connections
 from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor_pool import DescriptorPool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -28,6 +28,7 @@ from apps.rpc.client import ActionCallError, ActionsClient
 from apps.rpc.server import build_server
 from apps.rpc.values import to_struct
 from protos.dbapi.v1 import actions_pb2
+from tests.rpc.activity import other_sessions, wait_for_sleep_in_flight, wait_until
 from tests.servers import PROJECT_DIR, free_port, project_env
 
 Code = grpc.StatusCode
@@ -38,21 +39,6 @@ GENERATED = re.compile(r"[0-9a-f]{32}")
 def health_of(channel: grpc.Channel, service: str = "", timeout: float = 5):
     request = health_pb2.HealthCheckRequest(service=service)
     return health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout).status
-
-
-def wait_for_sleep_in_flight(timeout: float = 10) -> None:
-    """Until a server thread is inside the `rpc_testing/sleep` action's query."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND query LIKE 'SELECT pg_sleep%%' AND state = 'active'"
-            )
-            if cursor.fetchone()[0]:
-                return
-        time.sleep(0.02)
-    raise TimeoutError("the slow call never started")
 
 
 # --- Health checking ----------------------------------------------------------------------------
@@ -193,6 +179,90 @@ def test_what_an_action_logs_carries_the_call_s_request_id(rpc, log_lines):
     assert crash["request_id"] == "crash-1"
 
 
+# --- Messages that do not decode ----------------------------------------------------------------
+
+
+def length_delimited(field: int, payload: bytes) -> bytes:
+    """A protobuf field of wire type 2 (bytes, strings, messages), encoded by hand."""
+
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            low, n = n & 0x7F, n >> 7
+            out.append(low | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+
+    return varint(field << 3 | 2) + varint(len(payload)) + payload
+
+
+def nested_params(depth: int) -> bytes:
+    """A CallRequest for example/foo whose params nest `depth` objects deep: {"a": {"a": …}}.
+    Encoded by hand: protobuf refuses to build what it would refuse to parse."""
+    struct = b""
+    for _ in range(depth):
+        value = length_delimited(5, struct)  # Value.struct_value
+        entry = length_delimited(1, b"a") + length_delimited(2, value)  # fields["a"]
+        struct = length_delimited(1, entry)
+    return (
+        length_delimited(1, b"example") + length_delimited(2, b"foo") + length_delimited(3, struct)
+    )
+
+
+def test_nested_params_are_a_valid_message_up_to_protobuf_s_depth_limit():
+    """The encoding of the next test is right: shallow, it parses."""
+    request = actions_pb2.CallRequest.FromString(nested_params(3))
+    assert (request.module, request.action) == ("example", "foo")
+    assert json_format.MessageToDict(request.params) == {"a": {"a": {"a": {}}}}
+
+
+METHODS = {
+    "/dbapi.v1.Actions/Call": "unary_unary",
+    "/dbapi.v1.Actions/Stream": "unary_stream",
+    "/dbapi.v1.Actions/Batch": "unary_unary",
+    "/api.Api/sayHello": "unary_unary",
+    "/api.Api/getStream": "unary_stream",
+}
+GARBAGE = b"\xff\xff\xff\xff"
+UNDECODABLE = [
+    *((method, GARBAGE) for method in METHODS),
+    # api.Api's messages have no Struct: the nested field is just an unknown one to them.
+    ("/dbapi.v1.Actions/Call", nested_params(60)),
+    ("/dbapi.v1.Actions/Stream", nested_params(60)),
+    ("/dbapi.v1.Actions/Batch", length_delimited(1, nested_params(60))),  # calls[0]
+]
+
+
+def call_with_bytes(channel: grpc.Channel, method: str, data: bytes, *, metadata) -> list:
+    """Call `method` with `data` as its request message, as it is (no serializer)."""
+    answer = getattr(channel, METHODS[method])(method)(data, metadata=metadata, timeout=10)
+    return list(answer) if METHODS[method] == "unary_stream" else [answer]
+
+
+@pytest.mark.parametrize(
+    ("method", "data"),
+    UNDECODABLE,
+    ids=[f"{method} {'garbage' if data == GARBAGE else 'nested'}" for method, data in UNDECODABLE],
+)
+def test_a_message_that_does_not_decode_is_invalid_argument_with_a_problem(
+    channel, api_key, log_lines, method, data
+):
+    metadata = (("authorization", f"Bearer {api_key}"), ("x-request-id", "undecodable-1"))
+    with pytest.raises(grpc.RpcError) as raised:
+        call_with_bytes(channel, method, data, metadata=metadata)
+    assert raised.value.code() == Code.INVALID_ARGUMENT
+    trailing = dict(raised.value.trailing_metadata())
+    assert trailing["x-request-id"] == "undecodable-1"
+    problem = json.loads(trailing["problem-bin"])
+    assert problem["status"] == 400
+    assert problem["request_id"] == "undecodable-1"
+    assert problem["detail"].startswith("The request message is not a valid ")
+    # One line for the call, the access line; no traceback from grpcio or anyone else.
+    [line] = log_lines()
+    assert line["message"] == f"{method} INVALID_ARGUMENT"
+    assert line["request_id"] == "undecodable-1"
+
+
 # --- Database connections -----------------------------------------------------------------------
 
 
@@ -250,6 +320,28 @@ def test_stopping_lets_a_call_in_flight_finish_and_refuses_new_ones(transactiona
         stopping.join()
     assert answers == [{"slept": 1.5}]
     assert refused.value.code == Code.UNAVAILABLE
+
+
+def test_stopping_closes_the_database_connections_of_every_thread(transactional_db, api_key):
+    """Each thread that served a call holds its own connection; stopping the server closes
+    them all (the test database is dropped after the tests)."""
+    server = build_server(bind="127.0.0.1:0", workers=3)
+    server.start()
+    with ActionsClient(f"127.0.0.1:{server.port}", api_key) as client:
+        at_once = [
+            threading.Thread(
+                target=client.call, args=("rpc_testing", "sleep"), kwargs={"seconds": 0.5}
+            )
+            for _ in range(3)
+        ]
+        for thread in at_once:
+            thread.start()
+        assert list(client.stream("example", "numbers", count=2))  # on a stream thread
+        for thread in at_once:
+            thread.join()
+        assert other_sessions() >= 2  # a connection per thread that served a call
+        server.stop(grace=5)
+    wait_until(lambda: other_sessions() == 0)
 
 
 # --- manage.py grpcserver -----------------------------------------------------------------------
@@ -339,6 +431,26 @@ def test_grpcserver_options_win_over_the_settings(tmp_path):
 def test_grpcserver_refuses_no_workers():
     with pytest.raises(CommandError, match="--workers must be at least 1"):
         call_command("grpcserver", workers=0)
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [{"GRPC_MAX_STREAMS": "0"}, {"GRPC_STREAM_IDLE_TIMEOUT": "0"}],
+    ids=["no stream threads", "no idle timeout"],
+)
+def test_grpcserver_refuses_no_stream_threads_or_no_idle_timeout(setting):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "grpcserver", "--bind", f"127.0.0.1:{free_port()}"],
+        cwd=PROJECT_DIR,
+        env=project_env(**setting),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "GRPC_MAX_STREAMS must be at least 1 and GRPC_STREAM_IDLE_TIMEOUT more than 0" in (
+        result.stderr
+    )
 
 
 def test_grpcserver_says_when_its_address_is_taken():

@@ -4,12 +4,12 @@ goes away ends the transaction at once."""
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 
 import pytest
 from django.db import connection
 
+from tests.rpc.activity import open_transactions, wait_until
 from tests.rpc.testing_module import SEQUENCE
 
 pytestmark = pytest.mark.slow
@@ -32,19 +32,6 @@ def rows_taken() -> int:
         cursor.execute(f"SELECT last_value, is_called FROM {SEQUENCE}")
         last_value, is_called = cursor.fetchone()
     return last_value if is_called else 0
-
-
-def open_transactions() -> int:
-    """Sessions on the test database in a transaction, other than this one."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT count(*) FROM pg_stat_activity
-            WHERE datname = current_database() AND pid <> pg_backend_pid()
-              AND xact_start IS NOT NULL
-            """
-        )
-        return cursor.fetchone()[0]
 
 
 def test_100000_rows_are_sent_as_the_cursor_reads_them_in_flat_memory(rpc, sequence):
@@ -89,12 +76,7 @@ def test_a_client_that_stops_early_ends_the_transaction_at_once(rpc, log_lines):
     assert next(rows)["n"] == 1
     assert open_transactions() == 1  # the server's, holding the cursor
     rows.close()  # cancels the call
-    deadline = time.monotonic() + 5
-    while open_transactions() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert open_transactions() == 0
-    deadline = time.monotonic() + 5
-    while not log_lines(grpc_method="/dbapi.v1.Actions/Stream") and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: open_transactions() == 0)
+    wait_until(lambda: log_lines(grpc_method="/dbapi.v1.Actions/Stream"))
     [logged] = log_lines(grpc_method="/dbapi.v1.Actions/Stream")
     assert logged["grpc_code"] == "CANCELLED"

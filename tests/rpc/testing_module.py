@@ -1,4 +1,5 @@
-"""Actions used only by the gRPC tests: slow ones, and rows whose reading can be watched."""
+"""Actions used only by the gRPC tests: slow ones, rows whose reading can be watched, and a
+stream that writes before it sends."""
 
 from __future__ import annotations
 
@@ -45,3 +46,32 @@ class EmptySerializer(serializers.Serializer):
 def backend(db: Db):
     """The PostgreSQL backend serving this call's connection: the same one while it is kept."""
     return db.fetch_value("SELECT pg_backend_pid()")
+
+
+class InsertThenRowsSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    count = serializers.IntegerField(min_value=1)
+
+
+@actions.action("insert_then_rows", input=InsertThenRowsSerializer, using="default")
+def insert_then_rows(db: Db, name: str, count: int):
+    """Insert `name` into example_user, then send `count` rows of a kilobyte each: the insert
+    is committed only if every row is sent, and a client that stops reading fills the window."""
+    db.insert("example_user", {"name": name})
+    return db.iterate(
+        "SELECT n, repeat('x', 1000) AS filler FROM generate_series(1, %(count)s) AS n",
+        {"count": count},
+    )
+
+
+class SlowRowsSerializer(serializers.Serializer):
+    count = serializers.IntegerField(min_value=1, max_value=10)
+    seconds = serializers.FloatField(min_value=0, max_value=10)
+
+
+@actions.action("slow_rows", input=SlowRowsSerializer, using="default")
+def slow_rows(db: Db, count: int, seconds: float):
+    """Rows that each take a query of `seconds` to produce: a stream slow on the server's side."""
+    for n in range(1, count + 1):
+        db.execute("SELECT pg_sleep(%(seconds)s)", {"seconds": seconds})
+        yield {"n": n}

@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 
+from apps.core import metrics
 from apps.core.request_id import METADATA_KEY, get_request_id
 
 from .errors import UpstreamError, UpstreamTimeout
@@ -87,6 +88,7 @@ class UpstreamInterceptor(
             error = UpstreamError(f"The upstream service {self.name!r} could not be reached.")
         else:
             return
+        metrics.record_dependency_error("upstream")
         logger.warning(
             "Upstream %s failed: %s: %s",
             self.name,

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from apps.core import metrics
 from apps.core.request_id import HEADER, get_request_id
 
 from .errors import UpstreamError, UpstreamTimeout
@@ -105,6 +106,7 @@ class Upstream:
     def _failed(
         self, error: UpstreamError, method: str, path: str, reason: str, attempt: int
     ) -> UpstreamError:
+        metrics.record_dependency_error("upstream")
         logger.warning(
             "Upstream %s failed: %s %s: %s",
             self.name,

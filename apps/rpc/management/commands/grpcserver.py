@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.core import metrics
 from apps.rpc.server import serve
 
 
@@ -31,6 +32,8 @@ class Command(BaseCommand):
         if workers < 1:
             raise CommandError("--workers must be at least 1.")
         try:
+            if settings.GRPC_METRICS_BIND:  # Prometheus' scrapes, beside the calls
+                metrics.serve(settings.GRPC_METRICS_BIND)
             serve(bind=bind, workers=workers, grace=settings.GRPC_GRACE_SECONDS)
         except OSError as exc:
             raise CommandError(str(exc)) from exc

@@ -1,0 +1,115 @@
+"""Behind PgBouncer in transaction pooling mode (Debian's 1.18, no prepared statements across
+transactions), with the settings the README gives for it: the actions' and the hit counter's
+tests (those where connection state matters, or all of them: FOCUSED below) pass once more,
+their DATABASE_URL through a PgBouncer this test starts.
+
+Each statement may run on another server connection than the last, so session state (a `SET`, a
+WITH HOLD cursor, a session advisory lock, a prepared statement) would leak or be lost: the
+suites' transactions, idempotency locks, statement timeouts, streams and flushes show none is
+relied on. A pytest in a subprocess, on databases of its own (`…_pgbouncer`), made through
+PgBouncer and dropped afterwards straight on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import psycopg2
+import pytest
+from django.conf import settings
+
+from tests.pgbouncer import pgbouncer
+from tests.servers import PROJECT_DIR
+
+pytestmark = pytest.mark.slow
+
+# By default the tests of what could keep state on a connection: transactions and their
+# statement timeouts, Idempotency-Keys' advisory locks, server-side cursors and streams, batches,
+# named databases, the hit counter's flush; they take a minute. The whole modules, once more,
+# take three (too long for every `make test`): PGBOUNCER_TESTS="tests/actions tests/hits".
+FOCUSED = [
+    "tests/actions/test_db.py",
+    "tests/actions/test_dispatch.py",
+    "tests/actions/test_idempotency.py",
+    "tests/actions/test_timeouts.py",
+    "tests/actions/test_ndjson.py",
+    "tests/actions/test_batches.py",
+    "tests/actions/test_dry_runs.py",
+    "tests/actions/test_named_databases.py",
+    "tests/actions/test_concurrency.py",
+    "tests/hits/test_root.py",
+    "tests/hits/test_flush.py",
+]
+SUITES = os.environ.get("PGBOUNCER_TESTS", "").split() or FOCUSED
+
+
+def drop_databases(names: list[str]) -> None:
+    database = settings.DATABASES["default"]
+    connection = psycopg2.connect(
+        host=database["HOST"] or "127.0.0.1",
+        port=database["PORT"] or 5432,
+        user=database["USER"] or "postgres",
+        password=database["PASSWORD"] or None,
+        dbname="postgres",
+    )
+    connection.autocommit = True  # DROP DATABASE runs outside a transaction
+    try:
+        with connection.cursor() as cursor:
+            for name in names:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        connection.close()
+
+
+def test_the_actions_and_hits_tests_pass_through_pgbouncer():
+    database = settings.DATABASES["default"]
+    name = f"{database['NAME']}_pgbouncer"
+    test_databases = [f"test_{name}", f"test_{name}_reporting"]
+    drop_databases(test_databases)
+    try:
+        with pgbouncer(host=database["HOST"] or "127.0.0.1", port=database["PORT"] or 5432) as port:
+            url = f"postgres://postgres@127.0.0.1:{port}/{name}"
+            env = {
+                **os.environ,
+                "DATABASE_URL": url,
+                "DATABASE_URL_REPORTING": f"{url}_reporting",
+                "REDIS_URL": settings.REDIS_URL,
+                # What the README asks for behind PgBouncer.
+                "DB_CONN_HEALTH_CHECKS": "true",
+                "DB_DISABLE_SERVER_SIDE_CURSORS": "true",
+            }
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    *SUITES,
+                    "-q",
+                    "-x",
+                    "-p",
+                    "no:cacheprovider",
+                    # Made through PgBouncer, never dropped through it (its pooled server
+                    # connections would hold them): --reuse-db, and this test drops them.
+                    "-o",
+                    "addopts=--strict-markers -ra",
+                    "--reuse-db",
+                    # Behind PgBouncer a PostgreSQL restart does not end the application's
+                    # connections (PgBouncer's are replaced): no first call fails, so this one
+                    # expectation of a direct connection does not hold, for the better.
+                    "--deselect",
+                    "tests/actions/test_outages.py::test_after_a_database_restart_a_kept_"
+                    "connection_is_replaced[without-health-checks]",
+                ],
+                cwd=PROJECT_DIR,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
+    finally:
+        drop_databases(test_databases)
+    summary = result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, summary
+    assert " passed" in result.stdout.splitlines()[-1], summary
