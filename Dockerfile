@@ -34,10 +34,11 @@ WORKDIR /app
 COPY . .
 
 # Static files are collected (and compressed, with a manifest) into the image: whitenoise serves
-# them. collectstatic only loads the settings, which refuse to start without a SECRET_KEY outside
-# `local`; this throwaway value exists only for this command and is not kept in any layer's
-# environment. The code and static files stay owned by root: the app cannot rewrite them.
+# them. collectstatic only loads the settings, which refuse to start without a SECRET_KEY and
+# OTP_ENCRYPTION_KEYS outside `local`; these throwaway values exist only for this command and are
+# not kept in any layer's environment. The code and static files stay owned by root: the app cannot rewrite them.
 RUN SECRET_KEY=collectstatic-at-build-time-only-not-a-secret-0123456789abcdef \
+    OTP_ENCRYPTION_KEYS=collectstatic0at0build0time0only0not0a0key0= \
     python manage.py collectstatic --noinput --verbosity 0 \
     && python -m compileall -q apps config
 

@@ -39,6 +39,8 @@ def bench_env(**overrides: str) -> dict[str, str]:
     env.update(
         ENVIRONMENT="bench",
         SECRET_KEY="bench-only-" + "k" * 50,
+        # A Fernet key for the benchmark's sealed TOTP secrets only (both sides unseal with it).
+        OTP_ENCRYPTION_KEYS="RrnHuN2I1gV1oT8nFYQf4QRhsHklgB3zbYYcPynIGhs=",
         ALLOWED_HOSTS="127.0.0.1,localhost",
         SECURE_SSL_REDIRECT="false",
         SESSION_COOKIE_SECURE="false",

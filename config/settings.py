@@ -9,12 +9,15 @@ With nothing set, dbapi runs on the embedded default: a SQLite file and the loca
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import environ
+from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -492,15 +495,61 @@ for _name, _url in sorted(os.environ.items()):
 LOGIN_URL = "twofactor:login"
 LOGIN_REDIRECT_URL = "twofactor:overview"
 LOGOUT_REDIRECT_URL = "twofactor:login"
-# True: people without a confirmed authenticator are sent to enrol one after logging in, and the
-# mobile API tells them a second factor is required.
-OTP_REQUIRED = env.bool("OTP_REQUIRED", default=True)
+# Who must have a second factor: `none`, `staff` (staff and superusers) or `all`. Someone covered
+# who has none is sent to enrol after the password and can open nothing else; the API answers
+# their token 403 (enrolment-required) outside enrolment. The admin always needs a verified factor.
+TWO_FACTOR_REQUIRED = env("TWO_FACTOR_REQUIRED", default="staff")
+if TWO_FACTOR_REQUIRED not in ("none", "staff", "all"):
+    raise ImproperlyConfigured(
+        f"TWO_FACTOR_REQUIRED must be none, staff or all, not {TWO_FACTOR_REQUIRED!r}."
+    )
+# Seconds after the password or a code was entered during which factors (and backup codes) may
+# be changed without entering one again.
+TWO_FACTOR_REAUTH_SECONDS = env.int("TWO_FACTOR_REAUTH_SECONDS", default=300)
+
+# Fernet keys (comma-separated) sealing TOTP secrets in the database: the first seals, every one
+# unseals, so a new key goes first and the old one stays until `manage.py rotate_otp_keys` ran.
+OTP_ENCRYPTION_KEYS = env.list("OTP_ENCRYPTION_KEYS", default=[])
+_NEW_FERNET_KEY = (
+    "python -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
+)
+if not OTP_ENCRYPTION_KEYS:
+    if not LOCAL:
+        raise ImproperlyConfigured(
+            f"OTP_ENCRYPTION_KEYS must be set when ENVIRONMENT={ENVIRONMENT}: one or more Fernet "
+            f"keys, the first sealing. Make one with {_NEW_FERNET_KEY}."
+        )
+    # Locally, a key derived from SECRET_KEY, so `make run` needs nothing set.
+    OTP_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(
+            hashlib.sha256(f"dbapi OTP_ENCRYPTION_KEYS {SECRET_KEY}".encode()).digest()
+        ).decode()
+    ]
+for _number, _key in enumerate(OTP_ENCRYPTION_KEYS, start=1):
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"OTP_ENCRYPTION_KEYS: key {_number} is not a Fernet key (32 url-safe base64 bytes); "
+            f"make one with {_NEW_FERNET_KEY}."
+        ) from None
+    for _example in [] if LOCAL else sorted(BASE_DIR.glob("env/*/.env.example")):
+        if _key in _example.read_text():
+            raise ImproperlyConfigured(
+                f"OTP_ENCRYPTION_KEYS: key {_number} is the published example value of "
+                f"{_example.relative_to(BASE_DIR)}; make your own with {_NEW_FERNET_KEY}."
+            )
+
+# Consecutive failed codes on an account that lock its second-factor step until staff unlock it
+# in the admin (0: no cap); with OTP_LOCK_ALLOWS_BACKUP_CODES a backup code still works, and
+# unlocks it.
+OTP_MAX_FAILURES = env.int("OTP_MAX_FAILURES", default=100)
+OTP_LOCK_ALLOWS_BACKUP_CODES = env.bool("OTP_LOCK_ALLOWS_BACKUP_CODES", default=True)
+# django-otp throttling: after n failures a device waits FACTOR * 2^(n-1) seconds; 0 disables it.
+OTP_THROTTLE_FACTOR = env.int("OTP_THROTTLE_FACTOR", default=1)
 # The issuer shown by authenticator apps, in the provisioning URI otpauth://totp/<issuer>:<user>.
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="dbapi")
-# django-otp throttling: after n failures a device waits FACTOR * 2^(n-1) seconds; 0 disables it.
-OTP_TOTP_THROTTLE_FACTOR = env.int("OTP_TOTP_THROTTLE_FACTOR", default=1)
-OTP_STATIC_THROTTLE_FACTOR = env.int("OTP_STATIC_THROTTLE_FACTOR", default=1)
-# Hide TOTP keys and backup codes from staff in the admin (and the QR code page for desks).
+# Hide TOTP keys from staff in the admin (the QR code page for desks).
 OTP_ADMIN_HIDE_SENSITIVE_DATA = env.bool("OTP_ADMIN_HIDE_SENSITIVE_DATA", default=False)
 # Seconds between the password step of a login and its second step.
 OTP_LOGIN_TIMEOUT = env.int("OTP_LOGIN_TIMEOUT", default=300)

@@ -103,9 +103,10 @@ def staff_client(client, admin_user):
     TOTP device and the session is verified by it, as after logging in with a code.
     """
     from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    device = TOTPDevice.objects.create(user=admin_user, name="staff_client", confirmed=True)
+    from apps.twofactor.models import SealedTOTPDevice
+
+    device = SealedTOTPDevice.objects.create(user=admin_user, name="staff_client", confirmed=True)
     client.force_login(admin_user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id

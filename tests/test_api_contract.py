@@ -12,7 +12,6 @@ import itertools
 import pytest
 import schemathesis
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
@@ -20,6 +19,7 @@ from apps.accounts.tokens import issue_user_token
 from apps.actions.clients import create_api_client
 from apps.actions.idempotency import KEY
 from apps.core.upstreams import close_upstreams
+from apps.twofactor.models import SealedTOTPDevice
 from apps.twofactor.verification import mark_token_verified
 from tests.core.test_upstreams import upstream_config
 from tests.http_upstream import http_upstream
@@ -62,7 +62,7 @@ def credentials(transactional_db) -> dict[str, str]:
     """A key for the actions, and a person's token verified by their authenticator."""
     _, key = create_api_client(name="contract")
     person = make_person("contract")
-    TOTPDevice.objects.create(user=person, name="phone", confirmed=True)
+    SealedTOTPDevice.objects.create(user=person, name="phone", confirmed=True)
     issued = issue_user_token(user=person)
     mark_token_verified(token=issued.token, now=timezone.now())
     return {"actions": key, "people": issued.key}

@@ -15,6 +15,7 @@ import pytest
 from tests.servers import PROJECT_DIR
 
 PRODUCTION_EXAMPLE = PROJECT_DIR / "env" / "production" / ".env.example"
+OWN_FERNET_KEY = "b3duLWZlcm5ldC1rZXktZm9yLXRoZS10ZXN0cy0xMjM="  # not in any .env.example
 LOCAL_EXAMPLE = PROJECT_DIR / "env" / "local" / ".env.example"
 
 SHOW_SETTINGS = """
@@ -96,6 +97,7 @@ def test_environment_file_is_loaded_and_real_variables_win():
         (folder / ".env").write_text(
             "SECRET_KEY=from-the-file-"
             + "x" * 40
+            + f"\nOTP_ENCRYPTION_KEYS={OWN_FERNET_KEY}"
             + "\nLOG_LEVEL=WARNING\nREDIS_URL=redis://file:6379/0\n"
         )
         shown = show_settings(ENVIRONMENT=name, REDIS_URL="redis://real:6379/0")
@@ -120,9 +122,11 @@ def test_debug_is_refused_outside_local():
 
 
 def test_check_deploy_is_clean_with_the_production_example():
-    """With the one change the example demands of everyone: an own SECRET_KEY (its published
-    one is refused, tests/test_secret_key.py)."""
-    env = clean_env(**{**example_values(PRODUCTION_EXAMPLE), "SECRET_KEY": "own-" + "x1y2z3" * 9})
+    """With the changes the example demands of everyone: an own SECRET_KEY and an own
+    OTP_ENCRYPTION_KEYS (their published ones are refused, tests/test_secret_key.py and
+    tests/twofactor/test_sealing.py)."""
+    own = {"SECRET_KEY": "own-" + "x1y2z3" * 9, "OTP_ENCRYPTION_KEYS": OWN_FERNET_KEY}
+    env = clean_env(**{**example_values(PRODUCTION_EXAMPLE), **own})
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=PROJECT_DIR,

@@ -18,7 +18,8 @@ class UserToken(models.Model):
     Only a SHA-256 digest of the token is stored: tokens are 256-bit random strings, so a fast
     hash is enough, as for API client keys. A token expires, is revoked by deleting it, and is
     *verified* once a second factor was checked with it; endpoints that need two factors refuse
-    it before.
+    it before. Sensitive changes also need the password or a code entered with it recently
+    (`reauthenticated_at`).
     """
 
     user = models.ForeignKey(
@@ -34,6 +35,12 @@ class UserToken(models.Model):
         null=True,
         blank=True,
         help_text="When a second factor was checked with this token; empty: password only.",
+    )
+    reauthenticated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the password or a code was last entered with this token (from its "
+        "issue with the password on); sensitive changes need it to be recent.",
     )
 
     class Meta:

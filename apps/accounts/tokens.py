@@ -15,7 +15,6 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from .credentials import BEARER_CHALLENGE, bearer_credential, secret_digest
@@ -35,7 +34,8 @@ class IssuedToken:
 def issue_user_token(*, user: User, now: datetime | None = None) -> IssuedToken:
     """A new token for `user`, valid for USER_TOKEN_LIFETIME seconds.
 
-    The person's expired tokens are deleted on the way, so they do not pile up.
+    It is issued for the password just entered, so its re-authentication window starts now. The
+    person's expired tokens are deleted on the way, so they do not pile up.
     """
     now = now or timezone.now()
     UserToken.objects.filter(user=user, expires_at__lte=now).delete()
@@ -45,6 +45,7 @@ def issue_user_token(*, user: User, now: datetime | None = None) -> IssuedToken:
         digest=secret_digest(key),
         key_prefix=key[:8],
         expires_at=now + timedelta(seconds=settings.USER_TOKEN_LIFETIME),
+        reauthenticated_at=now,
     )
     return IssuedToken(key=key, token=token)
 
@@ -85,16 +86,6 @@ class UserTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return BEARER_CHALLENGE
-
-
-class SecondFactorVerified(BasePermission):
-    """Only a user token verified with a second factor (a TOTP or backup code) passes: else 403."""
-
-    message = "This needs a token verified with a second factor: POST /api/v1/otp/verify first."
-
-    def has_permission(self, request: Request, view) -> bool:
-        token = request.auth
-        return isinstance(token, UserToken) and token.is_verified
 
 
 class UserTokenScheme(OpenApiAuthenticationExtension):

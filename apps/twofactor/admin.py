@@ -1,33 +1,133 @@
-"""Staff manage authenticators and passkeys in the admin, and show a new authenticator's QR code
-to a person at a desk."""
+"""Staff manage authenticators, backup codes and passkeys in the admin (never seeing a secret
+they did not ask for), show a new authenticator's QR code to a person at a desk, and reset or
+unlock a person's second factor."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import ngettext
 from django_otp.conf import settings as otp_settings
-from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice as PlainTOTPDevice
+
+from apps.accounts.admin import PersonAdmin
+from apps.accounts.models import User
 
 from . import services
-from .models import Passkey
+from .models import BackupCodeDevice, Passkey, SealedTOTPDevice, SecondFactorLock
 from .passkeys import services as passkey_services
 from .qr import qr_svg
 
-admin.site.unregister(TOTPDevice)
+# django-otp's own devices keep their secrets in clear: migration 0003 moved them into this app's
+# sealed ones, and no screen should make new ones.
+admin.site.unregister(PlainTOTPDevice)
+admin.site.unregister(StaticDevice)
+admin.site.unregister(User)
+
+THROTTLING_FIELDS = ["throttling_failure_count", "throttling_failure_timestamp"]
 
 
-@admin.register(TOTPDevice)
-class DeskTOTPDeviceAdmin(TOTPDeviceAdmin):
-    """django-otp's TOTP admin whose QR code page draws the code inline, as the enrolment page
-    does, with the key grouped for typing by hand."""
+@admin.register(User)
+class PersonWithSecondFactorAdmin(PersonAdmin):
+    """The people admin of apps.accounts, plus what staff do about a person's second factor."""
+
+    actions = ["reset_second_factor", "unlock_second_factor"]
+
+    @admin.action(
+        description="Reset two-factor authentication (remove devices, backup codes and tokens)",
+        permissions=["change"],
+    )
+    def reset_second_factor(self, request, queryset):
+        people = 0
+        for user in queryset:
+            removed = services.reset_second_factor(user=user)
+            people += 1
+            self.log_change(
+                request,
+                user,
+                ngettext(
+                    "Reset two-factor authentication (%(count)d device).",
+                    "Reset two-factor authentication (%(count)d devices).",
+                    removed,
+                )
+                % {"count": removed},
+            )
+        message = ngettext(
+            "Two-factor authentication reset for %(count)d person: they log in with their "
+            "password and enrol a new authenticator.",
+            "Two-factor authentication reset for %(count)d people: they log in with their "
+            "password and enrol a new authenticator.",
+            people,
+        )
+        self.message_user(request, message % {"count": people}, messages.SUCCESS)
+
+    @admin.action(
+        description="Unlock the second factor (after too many wrong codes)", permissions=["change"]
+    )
+    def unlock_second_factor(self, request, queryset):
+        unlock_people(self, request, queryset)
+
+
+def unlock_people(model_admin: admin.ModelAdmin, request, people) -> None:
+    unlocked = 0
+    for user in people:
+        if services.unlock_second_factor(user=user):
+            model_admin.log_change(request, user, "Unlocked the second factor.")
+            unlocked += 1
+    message = ngettext(
+        "Second factor unlocked for %(count)d person.",
+        "Second factor unlocked for %(count)d people.",
+        unlocked,
+    )
+    model_admin.message_user(request, message % {"count": unlocked}, messages.SUCCESS)
+
+
+@admin.register(SealedTOTPDevice)
+class SealedTOTPDeviceAdmin(admin.ModelAdmin):
+    """Authenticator apps. The key is never a field: a new device gets a random one, sealed, and
+    the QR code page (unless OTP_ADMIN_HIDE_SENSITIVE_DATA) is the only screen that shows it."""
+
+    list_display = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    list_filter = ["confirmed", "created_at", "last_used_at"]
+    search_fields = ["user__username", "name"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["created_at", "last_used_at", "drift", "last_t", *THROTTLING_FIELDS]
+    fieldsets = [
+        ("Identity", {"fields": ["user", "name", "confirmed"]}),
+        ("Timestamps", {"fields": ["created_at", "last_used_at"]}),
+        ("Configuration", {"fields": ["step", "t0", "digits", "tolerance"]}),
+        ("State", {"fields": ["drift", "last_t", *THROTTLING_FIELDS]}),
+    ]
+    radio_fields = {"digits": admin.HORIZONTAL}
+
+    def get_list_display(self, request):
+        if otp_settings.OTP_ADMIN_HIDE_SENSITIVE_DATA:
+            return self.list_display
+        return [*self.list_display, "qr_code_link"]
+
+    @admin.display(description="QR code")
+    def qr_code_link(self, device: SealedTOTPDevice) -> str:
+        url = reverse("admin:twofactor_sealedtotpdevice_config", args=[device.pk])
+        return format_html('<a href="{}">QR code</a>', url)
+
+    def get_urls(self):
+        config = self.admin_site.admin_view(self.config_view)
+        return [
+            path("<int:pk>/config/", config, name="twofactor_sealedtotpdevice_config"),
+            *super().get_urls(),
+        ]
 
     def config_view(self, request, pk):
+        """The QR code and key, drawn inline as on the enrolment page, to enrol at a desk."""
         if otp_settings.OTP_ADMIN_HIDE_SENSITIVE_DATA:
             raise PermissionDenied
-        device = get_object_or_404(TOTPDevice.objects.select_related("user"), pk=pk)
+        device = get_object_or_404(SealedTOTPDevice.objects.select_related("user"), pk=pk)
         if not self.has_view_or_change_permission(request, device):
             raise PermissionDenied
         uri = services.provisioning_uri(device=device)
@@ -40,6 +140,47 @@ class DeskTOTPDeviceAdmin(TOTPDeviceAdmin):
             "secret": services.grouped_secret(device=device),
         }
         return TemplateResponse(request, "twofactor/admin_device_qr.html", context)
+
+
+@admin.register(BackupCodeDevice)
+class BackupCodeDeviceAdmin(admin.ModelAdmin):
+    """A person's backup codes: how many are left, never the codes (only their hashes exist).
+    Staff delete a set to void it; the person generates a new one."""
+
+    list_display = ["user", "codes_left", "created_at", "last_used_at"]
+    search_fields = ["user__username"]
+    list_select_related = ["user"]
+    readonly_fields = ["user", "name", "codes_left", "created_at", "last_used_at"]
+    fields = [*readonly_fields, *THROTTLING_FIELDS]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="codes left")
+    def codes_left(self, device: BackupCodeDevice) -> int:
+        return device.codes.count()
+
+
+@admin.register(SecondFactorLock)
+class SecondFactorLockAdmin(admin.ModelAdmin):
+    """People whose codes keep failing: how many in a row, and whether that locked them out."""
+
+    list_display = ["user", "consecutive_failures", "locked_at"]
+    list_filter = [("locked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__username"]
+    list_select_related = ["user"]
+    readonly_fields = ["user", "consecutive_failures", "locked_at"]
+    actions = ["unlock"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Unlock their second factor", permissions=["view"])
+    def unlock(self, request, queryset):
+        unlock_people(self, request, User.objects.filter(second_factor_lock__in=queryset))
 
 
 @admin.register(Passkey)

@@ -1,73 +1,62 @@
-"""The mobile API: user tokens, enrolling an authenticator, verifying codes.
+"""The mobile API's user tokens and codes: log in, re-authenticate, verify a code.
 
 Views parse, call one service, answer; every error is an exception the project's handler turns
-into problem+json. Only these views read user tokens (`authentication_classes`).
+into problem+json. Only these views and `api_devices.py`'s read user tokens
+(`authentication_classes`). Enrolment and the rest of a person's factors: `api_devices.py`.
 """
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from datetime import timedelta
+
+from django.conf import settings
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import exceptions, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.credentials import BEARER_CHALLENGE
 from apps.accounts.tokens import (
-    SecondFactorVerified,
     UserTokenAuthentication,
     UserTokenScheme,
     issue_user_token,
     revoke_user_token,
 )
 from apps.core.openapi import problem_responses
-from apps.core.problems import Problem
 
-from . import selectors, services
+from . import reauth, selectors, services
 from .authentication import TokenWithTOTPDevicesAuthentication
-from .qr import qr_svg
+from .permissions import EnrolledIfRequired
+from .problems import THROTTLED_DETAIL, WrongCredentials, code_refused
 from .serializers import (
     CODE_PATTERN,
+    CodeProofSerializer,
     CodeSerializer,
     CredentialsSerializer,
-    DeviceSerializer,
     IssuedTokenSerializer,
-    NewDeviceRequestSerializer,
-    NewDeviceSerializer,
+    PasswordProofSerializer,
+    ReauthenticatedSerializer,
+    ReauthenticateSerializer,
     StatusSerializer,
 )
-from .verification import CodeThrottled, verify_code
+from .verification import CodeRefused, verify_code
 
-THROTTLED_DETAIL = "Too many wrong attempts."
 # The verify views' authentication is a subclass of UserTokenAuthentication: the same token,
 # so the schema names the same security scheme rather than a second one.
 USER_TOKEN_AUTH = [{UserTokenScheme.name: []}]
+FORBIDDEN_CODES = (
+    "`type` …/enrolment-required: the policy asks this person for a second factor and they "
+    "have none; …/second-factor-locked: too many wrong codes in a row."
+)
 
 
-class WrongCredentials(Problem):
-    """401 for a wrong password, the same whether the username exists or not."""
-
-    status_code = status.HTTP_401_UNAUTHORIZED
-    default_detail = "That username and password do not match."
-    default_code = "invalid_credentials"
-    headers = {"WWW-Authenticate": BEARER_CHALLENGE}
-
-
-class EnrolmentAllowed(SecondFactorVerified):
-    """A token verified with a second factor, or any token of a person with no authenticator yet
-    (their first enrolment): a stolen password alone cannot add an authenticator to an account
-    that has one."""
-
-    message = "This person has an authenticator: verify a code with this token first."
-
-    def has_permission(self, request: Request, view) -> bool:
-        return super().has_permission(request, view) or not selectors.has_second_factor(
-            user=request.user
-        )
-
-
-def throttled(exc: CodeThrottled | services.LoginThrottled) -> exceptions.Throttled:
+def login_throttled(exc: services.LoginThrottled) -> exceptions.Throttled:
     """429 with Retry-After; the same answer whatever was sent, so it tells nothing about it."""
     return exceptions.Throttled(wait=exc.retry_after, detail=THROTTLED_DETAIL)
 
@@ -89,7 +78,8 @@ class TokenView(APIView):
         operation_id="auth_token_create",
         summary="Log in with a password: a user token",
         description="The token is shown once. Endpoints that need two factors refuse it until a "
-        "code verified it (POST otp/verify, or confirming a first authenticator). Repeated wrong "
+        "code verified it (POST otp/verify, or confirming a first authenticator). Its "
+        "re-authentication window (TWO_FACTOR_REAUTH_SECONDS) starts now. Repeated wrong "
         "passwords (for a username, or from a client address) and a process's limit on "
         "password hashes answer 429 with Retry-After, before any password is checked.",
         request=CredentialsSerializer,
@@ -106,13 +96,13 @@ class TokenView(APIView):
         except services.InvalidCredentials:
             raise WrongCredentials from None
         except services.LoginThrottled as exc:
-            raise throttled(exc) from None
+            raise login_throttled(exc) from None
         issued = issue_user_token(user=user)
         enrolled = selectors.has_second_factor(user=user)
         body = {
             "token": issued.key,
             "expires_at": issued.token.expires_at,
-            "second_factor_required": services.second_factor_required(enrolled=enrolled),
+            "second_factor_required": services.second_factor_required(user=user, enrolled=enrolled),
             "enrolled": enrolled,
         }
         return Response(IssuedTokenSerializer(body).data, status=status.HTTP_201_CREATED)
@@ -129,68 +119,56 @@ class TokenView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class DevicesView(APIView):
-    """The person's authenticators: list them, or start enrolling a new one."""
+class ReauthenticateView(APIView):
+    """`POST auth/reauthenticate`: the password or a code again, before changing factors."""
 
     authentication_classes = [UserTokenAuthentication]
-    permission_classes = [IsAuthenticated, EnrolmentAllowed]
+    permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        operation_id="otp_devices_list",
-        summary="The person's authenticators",
-        description="Never their keys. Needs a verified token once the person has one.",
-        responses={200: DeviceSerializer(many=True), **problem_responses(401, 403)},
-    )
-    def get(self, request: Request) -> Response:
-        devices = selectors.totp_devices(user=request.user)
-        return Response(DeviceSerializer(devices, many=True).data)
-
-    @extend_schema(
-        operation_id="otp_devices_create",
-        summary="Start enrolling an authenticator",
-        description="A new unconfirmed TOTP device: scan `qr_svg` or open `provisioning_uri` in "
-        "an authenticator app, then confirm it with its first code. The only answer that carries "
-        "the secret; an unfinished enrolment is replaced. Needs a verified token once the person "
-        "has a confirmed authenticator.",
-        request=NewDeviceRequestSerializer,
-        responses={201: NewDeviceSerializer, **problem_responses(400, 401, 403, 415)},
+        operation_id="auth_reauthenticate",
+        summary="Confirm it is you: the password or a code, before changing factors",
+        description="Adding or removing an authenticator and generating backup codes answer 403 "
+        "with `type` …/reauthentication-required unless the password or a code was entered with "
+        "this token within TWO_FACTOR_REAUTH_SECONDS (a token's first window starts when it is "
+        "issued). Send `password` or `code`; `status` says whether it was accepted, and an "
+        "accepted one opens a new window. An accepted code also verifies the token. Wrong "
+        "passwords and codes are throttled (429 with Retry-After) as at login.",
+        # One or the other, as the document says (oneOf); the view checks it with one serializer.
+        request=PolymorphicProxySerializer(
+            component_name="Reauthentication",
+            serializers=[PasswordProofSerializer, CodeProofSerializer],
+            resource_type_field_name=None,
+        ),
+        responses={
+            200: ReauthenticatedSerializer,
+            **problem_responses(
+                400, 401, 403, 415, 429, s403="`type` …/second-factor-locked: too many wrong codes."
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
-        serializer = NewDeviceRequestSerializer(data=request.data)
+        serializer = ReauthenticateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        device = services.start_enrolment(user=request.user, **serializer.validated_data)
-        uri = services.provisioning_uri(device=device)
-        body = {"id": device.pk, "provisioning_uri": uri, "qr_svg": qr_svg(uri)}
-        return Response(NewDeviceSerializer(body).data, status=status.HTTP_201_CREATED)
-
-
-class ConfirmDeviceView(APIView):
-    """Confirm a new authenticator with its first code; the token is then verified."""
-
-    authentication_classes = [UserTokenAuthentication]
-    permission_classes = [IsAuthenticated, EnrolmentAllowed]
-
-    @extend_schema(
-        operation_id="otp_devices_confirm",
-        summary="Confirm a new authenticator with its first code",
-        description="`status` says whether the code was accepted; if so the device can be used "
-        "from now on and the token is verified. Wrong codes are throttled: 429 with Retry-After.",
-        request=CodeSerializer,
-        responses={200: StatusSerializer, **problem_responses(400, 401, 403, 404, 415, 429)},
-    )
-    def post(self, request: Request, device_id: int) -> Response:
-        serializer = CodeSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        device = selectors.unconfirmed_totp_device(user=request.user, device_id=device_id)
-        if device is None:
-            raise exceptions.NotFound("No authenticator of yours is waiting for confirmation here.")
         try:
-            confirmed = services.confirm_enrolment(
-                device=device, code=serializer.validated_data["token"], token=request.auth
+            accepted = reauth.reauthenticate(
+                user=request.user,
+                token=request.auth,
+                request=request._request,
+                **serializer.validated_data,
             )
-        except CodeThrottled as exc:
-            raise throttled(exc) from None
-        return Response({"status": confirmed})
+        except services.LoginThrottled as exc:
+            raise login_throttled(exc) from None
+        except CodeRefused as exc:
+            raise code_refused(exc) from None
+        until = (
+            request.auth.reauthenticated_at + timedelta(seconds=settings.TWO_FACTOR_REAUTH_SECONDS)
+            if accepted
+            else None
+        )
+        return Response(
+            ReauthenticatedSerializer({"status": accepted, "reauthenticated_until": until}).data
+        )
 
 
 class VerifyView(APIView):
@@ -198,17 +176,22 @@ class VerifyView(APIView):
     and the devices come in one query (the authentication), acceptance is one UPDATE."""
 
     authentication_classes = [TokenWithTOTPDevicesAuthentication]
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, EnrolledIfRequired]
 
     @extend_schema(
         operation_id="otp_verify",
         summary="Check a code from an authenticator, or a backup code",
-        description="`status` says whether it was accepted; an accepted code verifies the token. "
-        "Each code is accepted once; codes one step (30 s) early or late are accepted. After "
-        "wrong codes, checks are throttled: 429 with Retry-After, whatever the code.",
+        description="`status` says whether it was accepted; an accepted code verifies the token "
+        "and renews its re-authentication window. Each code is accepted once; codes one step "
+        "(30 s) early or late are accepted. After wrong codes, checks are throttled: 429 with "
+        "Retry-After, whatever the code; after OTP_MAX_FAILURES in a row the account is locked "
+        "(403) until staff unlock it (or a backup code is used).",
         request=CodeSerializer,
         auth=USER_TOKEN_AUTH,
-        responses={200: StatusSerializer, **problem_responses(400, 401, 415, 429)},
+        responses={
+            200: StatusSerializer,
+            **problem_responses(400, 401, 403, 415, 429, s403=FORBIDDEN_CODES),
+        },
     )
     def post(self, request: Request) -> Response:
         return self.verify(request, request.data)
@@ -216,15 +199,17 @@ class VerifyView(APIView):
     def verify(self, request: Request, data) -> Response:
         serializer = CodeSerializer(data=data)
         serializer.is_valid(raise_exception=True)
+        token = request.auth
         try:
             device = verify_code(
                 user=request.user,
                 code=serializer.validated_data["token"],
-                token=request.auth,
-                totp_devices=request.auth.totp_devices,
+                token=token,
+                totp_devices=token.totp_devices,
+                lock=token.second_factor_lock,
             )
-        except CodeThrottled as exc:
-            raise throttled(exc) from None
+        except CodeRefused as exc:
+            raise code_refused(exc) from None
         return Response({"status": device is not None})
 
 
@@ -247,7 +232,10 @@ class CheckView(VerifyView):
                 description="A code from the authenticator app (6 digits), or a backup code.",
             )
         ],
-        responses={200: StatusSerializer, **problem_responses(400, 401, 429)},
+        responses={
+            200: StatusSerializer,
+            **problem_responses(400, 401, 403, 429, s403=FORBIDDEN_CODES),
+        },
     )
     def get(self, request: Request, token: str) -> Response:
         return self.verify(request, {"token": token})

@@ -2,18 +2,21 @@
 
 from django.urls import include, path
 
-from . import api
+from . import api, api_devices
 
 app_name = "twofactor-api"
 
 urlpatterns = [
     path("auth/token", api.TokenView.as_view(), name="token"),
-    path("otp/devices", api.DevicesView.as_view(), name="devices"),
+    path("auth/reauthenticate", api.ReauthenticateView.as_view(), name="reauthenticate"),
+    path("otp/devices", api_devices.DevicesView.as_view(), name="devices"),
+    path("otp/devices/<int:device_id>", api_devices.DeviceView.as_view(), name="device"),
     path(
         "otp/devices/<int:device_id>/confirm",
-        api.ConfirmDeviceView.as_view(),
+        api_devices.ConfirmDeviceView.as_view(),
         name="device-confirm",
     ),
+    path("otp/backup-codes", api_devices.BackupCodesView.as_view(), name="backup-codes"),
     path("otp/verify", api.VerifyView.as_view(), name="verify"),
     path("otp/check/<str:token>", api.CheckView.as_view(), name="check"),
     path("", include("apps.twofactor.passkeys.api_urls")),

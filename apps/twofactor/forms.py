@@ -11,12 +11,12 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest
 from django.utils.translation import ngettext
 from django_otp.models import Device
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import User
 
-from . import selectors, services
-from .verification import CodeThrottled, verify_code
+from . import reauth, selectors, services
+from .models import SealedTOTPDevice
+from .verification import CodeRefused, CodeThrottled, verify_code
 
 CODE_WIDGET = forms.TextInput(
     attrs={
@@ -60,6 +60,18 @@ class Throttleable:
         """The error to raise for a throttled check."""
         self.retry_after = retry_after
         return forms.ValidationError(throttled_message(retry_after), code="throttled")
+
+    def code_refused(self, exc: CodeRefused) -> forms.ValidationError:
+        """The error to raise when no code is checked: wait (throttled), or ask staff (the
+        second factor is locked; the page answers 403)."""
+        if isinstance(exc, CodeThrottled):
+            return self.refuse(exc.retry_after)
+        message = (
+            "Too many wrong codes in a row: this account's second factor is locked. Ask staff to "
+            "unlock it"
+        )
+        message += ", or use a backup code." if exc.backup_codes_allowed else "."
+        return forms.ValidationError(message, code="locked")
 
 
 class LoginForm(Throttleable, forms.Form):
@@ -112,8 +124,8 @@ class CodeForm(Throttleable, forms.Form):
         code = self.cleaned_data["code"]
         try:
             self.device = verify_code(user=self.user, code=code)
-        except CodeThrottled as exc:
-            raise self.refuse(exc.retry_after) from None
+        except CodeRefused as exc:
+            raise self.code_refused(exc) from None
         if self.device is None:
             raise forms.ValidationError(WRONG_CODE, code="invalid_code")
         return code
@@ -124,7 +136,7 @@ class ConfirmDeviceForm(Throttleable, forms.Form):
 
     code = forms.CharField(label="6-digit code shown by the app", max_length=16, widget=TOTP_WIDGET)
 
-    def __init__(self, *args, device: TOTPDevice, **kwargs):
+    def __init__(self, *args, device: SealedTOTPDevice, **kwargs):
         super().__init__(*args, **kwargs)
         self.device = device
 
@@ -132,8 +144,8 @@ class ConfirmDeviceForm(Throttleable, forms.Form):
         code = self.cleaned_data["code"]
         try:
             confirmed = services.confirm_enrolment(device=self.device, code=code)
-        except CodeThrottled as exc:
-            raise self.refuse(exc.retry_after) from None
+        except CodeRefused as exc:
+            raise self.code_refused(exc) from None
         if not confirmed:
             raise forms.ValidationError(WRONG_CODE, code="invalid_code")
         return code
@@ -145,10 +157,10 @@ class EnrolmentForm(forms.Form):
 
     code = forms.CharField(label="6-digit code shown by the app", max_length=16, widget=TOTP_WIDGET)
 
-    def __init__(self, *args, device: TOTPDevice, **kwargs):
+    def __init__(self, *args, device: SealedTOTPDevice, **kwargs):
         super().__init__(*args, **kwargs)
         self.pending = device
-        self.device: TOTPDevice | None = None
+        self.device: SealedTOTPDevice | None = None
 
     def clean_code(self) -> str:
         code = self.cleaned_data["code"]
@@ -210,8 +222,53 @@ class AdminLoginForm(Throttleable, AdminAuthenticationForm):
             raise forms.ValidationError(self.error_messages["code_required"], code="code_required")
         try:
             device = verify_code(user=user, code=code)
-        except CodeThrottled as exc:
-            raise self.refuse(exc.retry_after) from None
+        except CodeRefused as exc:
+            raise self.code_refused(exc) from None
         if device is None:
             raise forms.ValidationError(self.error_messages["invalid_code"], code="invalid_code")
         return device
+
+
+class ReauthenticateForm(Throttleable, forms.Form):
+    """ "Confirm it's you": the password, or a current code (authenticator or backup code).
+
+    A valid form is a checked one: the session's re-authentication window has started again.
+    """
+
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+    code = forms.CharField(
+        label="Or a code from your authenticator app, or a backup code",
+        required=False,
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
+    )
+
+    def __init__(self, *args, request: HttpRequest, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+        if not selectors.has_code_factor(user=request.user):
+            del self.fields["code"]
+
+    def clean(self):
+        data = super().clean()
+        password, code = data.get("password"), data.get("code")
+        if not password and not code:
+            raise forms.ValidationError("Type your password or a code.", code="required")
+        try:
+            confirmed = reauth.reauthenticate(
+                user=self.request.user, password=password, code=code, request=self.request
+            )
+        except services.LoginThrottled as exc:
+            raise self.refuse(exc.retry_after) from None
+        except CodeRefused as exc:
+            self.add_error("code", self.code_refused(exc))
+            return data
+        if not confirmed:
+            field = "code" if code else "password"
+            message = WRONG_CODE if code else "That password is not right."
+            self.add_error(field, forms.ValidationError(message, code="invalid"))
+        return data

@@ -1,10 +1,163 @@
-"""Passkeys (WebAuthn credentials) as django-otp devices, and the challenges they answer."""
+"""Second-factor devices: authenticator apps and backup codes whose secrets the database never
+holds in clear, passkeys (WebAuthn credentials) and the challenges they answer, and the failure
+cap.
+
+Why devices of our own rather than django-otp's `otp_totp` and `otp_static`: their SealedTOTPDevice
+keeps its key as hex in an 80-character column, and StaticToken keeps backup codes as typed.
+Encrypting in place does not fit (a Fernet token of a 20-byte key is 120 characters) and would
+leave django-otp's own `bin_key`, `verify_token` and admin reading ciphertext as a key; the
+upstream proposal (django-otp#67, PR #69) has stayed open since 2021. So these are django-otp
+devices built from its own parts (`Device`, `ThrottlingMixin`, `TimestampMixin`, and
+`django_otp.oath.TOTP` for the maths): `OTPMiddleware`, `OTPAdminSite`, `devices_for_user` and
+`login` treat them like any device, while the key is a Fernet token (`sealing.py`) and a backup
+code a keyed hash. Migration 0003 moves existing django-otp devices into them.
+"""
 
 from __future__ import annotations
 
+from base64 import b32encode
+from urllib.parse import quote, urlencode
+
 from django.conf import settings
 from django.db import models
+from django.utils.functional import cached_property
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+
+from . import sealing
+
+
+class SealedTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
+    """An authenticator app (RFC 6238 TOTP), its key sealed with OTP_ENCRYPTION_KEYS.
+
+    The fields other than the key are django-otp's SealedTOTPDevice's, with the same meaning and
+    defaults: 30-second steps, 6 digits, one step of tolerance either way.
+    """
+
+    sealed_key = models.TextField(
+        default=sealing.new_sealed_totp_key,
+        editable=False,
+        help_text="The secret key, encrypted with OTP_ENCRYPTION_KEYS (Fernet).",
+    )
+    step = models.PositiveSmallIntegerField(default=30, help_text="The time step in seconds.")
+    t0 = models.BigIntegerField(default=0, help_text="The Unix time at which steps start.")
+    digits = models.PositiveSmallIntegerField(
+        choices=[(6, 6), (8, 8)], default=6, help_text="The number of digits of a code."
+    )
+    tolerance = models.PositiveSmallIntegerField(
+        default=1, help_text="The time steps early or late a code may be."
+    )
+    drift = models.SmallIntegerField(
+        default=0, help_text="The time steps the phone's clock is known to be off."
+    )
+    last_t = models.BigIntegerField(
+        default=-1, help_text="The time step of the last accepted code; later ones only now."
+    )
+
+    class Meta(Device.Meta):
+        verbose_name = "authenticator app"
+
+    @cached_property
+    def bin_key(self) -> bytes:
+        """The key, unsealed once per loaded device (the verify path loads each device once)."""
+        return sealing.unseal(self.sealed_key)
+
+    @property
+    def config_url(self) -> str:
+        """otpauth://totp/<issuer>:<username>?secret=…: what the QR code carries (Google's Key
+        URI format, as django-otp writes it, with OTP_TOTP_ISSUER)."""
+        label = str(self.user.get_username())
+        params = urlencode(
+            {
+                "secret": b32encode(self.bin_key),
+                "algorithm": "SHA1",
+                "digits": self.digits,
+                "period": self.step,
+            }
+        )
+        issuer = (settings.OTP_TOTP_ISSUER or "").replace(":", "")
+        if issuer:
+            label = f"{issuer}:{label}"
+            params += f"&issuer={quote(issuer)}"
+        return f"otpauth://totp/{quote(label)}?{params}"
+
+    def verify_token(self, token) -> bool:
+        """django-otp's API (e.g. `match_token`), answered by the project's one verify path."""
+        from .verification import CodeRefused, verify_totp
+
+        try:
+            return verify_totp(devices=[self], code=str(token)) is not None
+        except CodeRefused:
+            return False
+
+    def get_throttle_factor(self) -> int:
+        return settings.OTP_THROTTLE_FACTOR
+
+
+class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
+    """A person's set of backup codes: one-time codes for when the phone is lost.
+
+    The codes themselves are `BackupCode` rows holding keyed hashes; they are shown once, when
+    generated, and never again.
+    """
+
+    class Meta(Device.Meta):
+        verbose_name = "backup codes"
+        verbose_name_plural = "backup codes"
+
+    def verify_token(self, token) -> bool:
+        """django-otp's API, answered by the project's one verify path (the code is spent)."""
+        from .verification import CodeRefused, normalize_code, verify_backup_code
+
+        try:
+            return verify_backup_code(user=self.user, code=normalize_code(str(token))) is not None
+        except CodeRefused:
+            return False
+
+    def get_throttle_factor(self) -> int:
+        return settings.OTP_THROTTLE_FACTOR
+
+
+class BackupCode(models.Model):
+    """One unused backup code, as its keyed hash (`sealing.backup_code_digest`)."""
+
+    device = models.ForeignKey(BackupCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    digest = models.CharField(max_length=64, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "digest"], name="backup_code_once_per_set")
+        ]
+
+    def __str__(self) -> str:
+        return f"backup code #{self.pk}"
+
+
+class SecondFactorLock(models.Model):
+    """An account's consecutive failed codes, and the lock they lead to at OTP_MAX_FAILURES.
+
+    django-otp's throttling slows guessing per device; this caps it per account, as NIST
+    SP 800-63B asks. A right code clears the count; a locked account stays locked until staff
+    unlock it (or, with OTP_LOCK_ALLOWS_BACKUP_CODES, the person uses a backup code).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="second_factor_lock"
+    )
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    locked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the failures reached OTP_MAX_FAILURES."
+    )
+
+    class Meta:
+        verbose_name = "second-factor lock"
+
+    def __str__(self) -> str:
+        state = "locked" if self.locked_at else "not locked"
+        return f"{self.user} ({state}, {self.consecutive_failures} failed codes)"
+
+    @property
+    def is_locked(self) -> bool:
+        return self.locked_at is not None
 
 
 class Passkey(TimestampMixin, ThrottlingMixin, Device):
@@ -44,7 +197,7 @@ class Passkey(TimestampMixin, ThrottlingMixin, Device):
 
     def get_throttle_factor(self) -> int:
         # Failed assertions are throttled like wrong codes.
-        return settings.OTP_TOTP_THROTTLE_FACTOR
+        return settings.OTP_THROTTLE_FACTOR
 
 
 class PasskeyChallenge(models.Model):

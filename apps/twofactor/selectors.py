@@ -1,57 +1,80 @@
-"""Reads: a person's devices, and a user token together with them for the verify path."""
+"""Reads: a person's devices and lock, the policy, and a user token with its devices for the
+verify path."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Model
 from django.utils import timezone
-from django_otp import user_has_device
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp import device_classes
+from django_otp.plugins.otp_static.models import StaticDevice
 
 from apps.accounts.models import User, UserToken
 
 from . import sql
+from .models import BackupCode, BackupCodeDevice, SealedTOTPDevice, SecondFactorLock
 
 
-def confirmed_totp_devices(*, user: User) -> list[TOTPDevice]:
-    return list(TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id"))
+def confirmed_totp_devices(*, user: User) -> list[SealedTOTPDevice]:
+    return list(SealedTOTPDevice.objects.filter(user=user, confirmed=True).order_by("id"))
 
 
-def totp_devices(*, user: User) -> list[TOTPDevice]:
+def totp_devices(*, user: User) -> list[SealedTOTPDevice]:
     """All the person's TOTP devices, confirmed ones first."""
-    return list(TOTPDevice.objects.filter(user=user).order_by("-confirmed", "id"))
+    return list(SealedTOTPDevice.objects.filter(user=user).order_by("-confirmed", "id"))
 
 
-def unconfirmed_totp_device(*, user: User, device_id: int) -> TOTPDevice | None:
+def unconfirmed_totp_device(*, user: User, device_id: int) -> SealedTOTPDevice | None:
     """The person's own device being enrolled; None for anyone else's or a confirmed one."""
-    return TOTPDevice.objects.filter(user=user, pk=device_id, confirmed=False).first()
+    return SealedTOTPDevice.objects.filter(user=user, pk=device_id, confirmed=False).first()
 
 
-def totp_device(*, user: User, device_id: int) -> TOTPDevice | None:
+def totp_device(*, user: User, device_id: int) -> SealedTOTPDevice | None:
     """One of the person's TOTP devices, confirmed or not; None for anyone else's."""
-    return TOTPDevice.objects.filter(user=user, pk=device_id).first()
+    return SealedTOTPDevice.objects.filter(user=user, pk=device_id).first()
 
 
-def backup_device(*, user: User) -> StaticDevice | None:
-    """The static device holding the person's backup codes, when they have generated some."""
-    return StaticDevice.objects.filter(user=user, confirmed=True).order_by("id").first()
+def backup_device(*, user: User) -> BackupCodeDevice | None:
+    """The device holding the person's backup codes, when they have generated some."""
+    return BackupCodeDevice.objects.filter(user=user, confirmed=True).order_by("id").first()
 
 
-def has_second_factor(*, user: User) -> bool:
-    """The person has a confirmed device of any kind (authenticator app, backup codes, passkey),
-    so a login must ask for a second factor."""
-    return user_has_device(user, confirmed=True)
+def second_factor_lock(*, user: User) -> SecondFactorLock | None:
+    """The person's failure count and lock; None when no code of theirs has failed yet."""
+    return SecondFactorLock.objects.filter(user=user).first()
+
+
+def has_second_factor(*, user: User, besides_backup_codes: bool = False) -> bool:
+    """The person has a confirmed second factor, so a login must ask for it.
+
+    The one answer to that question: any kind of django-otp device counts (authenticator apps,
+    backup codes, and any device kind an app adds), as the admin and OTPMiddleware see them.
+    `besides_backup_codes`: one that backup codes can stand in for (they back up a factor).
+    """
+    kinds = [
+        model
+        for model in device_classes()
+        if not (besides_backup_codes and model in (BackupCodeDevice, StaticDevice))
+    ]
+    return any(model.objects.filter(user=user, confirmed=True).exists() for model in kinds)
+
+
+def covered_by_policy(*, user: User) -> bool:
+    """Whether TWO_FACTOR_REQUIRED asks this person for a second factor."""
+    policy = settings.TWO_FACTOR_REQUIRED
+    return policy == "all" or (policy == "staff" and (user.is_staff or user.is_superuser))
 
 
 def has_code_factor(*, user: User) -> bool:
     """The person can type a code: a confirmed authenticator app, or backup codes."""
     return (
-        TOTPDevice.objects.filter(user=user, confirmed=True).exists()
-        or StaticToken.objects.filter(device__user=user, device__confirmed=True).exists()
+        SealedTOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        or BackupCode.objects.filter(device__user=user, device__confirmed=True).exists()
     )
 
 
@@ -59,7 +82,7 @@ def has_code_factor(*, user: User) -> bool:
 class Overview:
     """What the two-factor page shows."""
 
-    totp_devices: list[TOTPDevice]
+    totp_devices: list[SealedTOTPDevice]
     backup_codes_left: int
     has_backup_codes: bool
 
@@ -67,45 +90,53 @@ class Overview:
 def overview(*, user: User) -> Overview:
     devices = totp_devices(user=user)
     device = backup_device(user=user)
-    left = StaticToken.objects.filter(device=device).count() if device else 0
+    left = BackupCode.objects.filter(device=device).count() if device else 0
     return Overview(totp_devices=devices, backup_codes_left=left, has_backup_codes=bool(device))
 
 
 def token_with_totp_devices(*, digest: str, now: datetime) -> UserToken | None:
-    """The live user token with this digest, with `.user` and `.totp_devices` (the person's
-    confirmed TOTP devices) loaded by one query; None when there is no such token."""
+    """The live user token with this digest, with `.user`, `.second_factor_lock` (or None) and
+    `.totp_devices` (the person's confirmed TOTP devices) loaded by one query (`sql.py`); None
+    when there is no such token."""
     with connection.cursor() as cursor:
-        sql.BEARER_WITH_TOTP_DEVICES.execute(
-            cursor, [digest, connection.ops.adapt_datetimefield_value(now)]
+        cursor.execute(
+            sql.SQL_BEARER_WITH_TOTP_DEVICES,
+            [digest, connection.ops.adapt_datetimefield_value(now)],
         )
         rows = cursor.fetchall()
     if not rows:
         return None
-    token_end = len(sql.TOKEN_COLUMNS)
-    user_end = token_end + len(sql.USER_COLUMNS)
+    person_start = len(sql.TOKEN_COLUMNS)
+    lock_start = person_start + len(sql.PERSON_COLUMNS)
+    device_start = lock_start + len(sql.LOCK_COLUMNS)
     first = rows[0]
-    token = _instance(UserToken, sql.TOKEN_COLUMNS, first[:token_end])
-    token.verified_at = _aware(token.verified_at)
-    token.user = _instance(User, sql.USER_COLUMNS, first[token_end:user_end])
-    token.totp_devices = [_device(row[user_end:]) for row in rows if row[user_end] is not None]
+    token = _instance(UserToken, sql.TOKEN_COLUMNS, first[:person_start])
+    token.user = _instance(User, sql.PERSON_COLUMNS, first[person_start:lock_start])
+    token.second_factor_lock = (
+        _instance(SecondFactorLock, sql.LOCK_COLUMNS, first[lock_start:device_start])
+        if first[lock_start] is not None
+        else None
+    )
+    token.totp_devices = [
+        _instance(SealedTOTPDevice, sql.DEVICE_COLUMNS, row[device_start:])
+        for row in rows
+        if row[device_start] is not None
+    ]
     return token
 
 
-def _device(values: tuple) -> TOTPDevice:
-    device = _instance(TOTPDevice, sql.DEVICE_COLUMNS, values)
-    device.throttling_failure_timestamp = _aware(device.throttling_failure_timestamp)
-    return device
+def _instance(model: type[Model], columns: Sequence[str], values: Sequence) -> Model:
+    """A model instance from some of its columns, the others deferred, as the ORM builds one.
 
-
-def _instance(model: type[Model], columns: tuple[str, ...], values: tuple) -> Model:
-    """A model instance from some of its columns, the others deferred, as the ORM builds one."""
-    by_name = dict(zip(columns, values, strict=True))
+    Datetimes come back aware from PostgreSQL and naive (in UTC) from SQLite, the embedded
+    default; the ORM's converters would make them aware, so this does.
+    """
+    by_name = dict(zip(columns, (_aware(value) for value in values), strict=True))
     names = [f.attname for f in model._meta.concrete_fields if f.attname in by_name]
     return model.from_db(connection.alias, names, [by_name[name] for name in names])
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    """PostgreSQL returns aware datetimes; SQLite (the embedded default) naive ones in UTC."""
-    if value is not None and timezone.is_naive(value):
+def _aware(value):
+    if isinstance(value, datetime) and timezone.is_naive(value):
         return value.replace(tzinfo=UTC)
     return value

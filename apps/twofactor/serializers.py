@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.core.validators import RegexValidator
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework import serializers
 
 from apps.core.serializers import StringField
+
+from .models import SealedTOTPDevice
 
 
 class CredentialsSerializer(serializers.Serializer):
@@ -52,6 +53,11 @@ class NewDeviceRequestSerializer(serializers.Serializer):
     name = StringField(max_length=64, required=False, help_text="e.g. 'Work phone'.")
 
 
+class ReplacedDeviceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
 class NewDeviceSerializer(serializers.Serializer):
     """The only answer that carries a device's secret: the enrolment, before confirmation."""
 
@@ -60,12 +66,68 @@ class NewDeviceSerializer(serializers.Serializer):
         help_text="otpauth://totp/<issuer>:<account>?secret=…&issuer=…"
     )
     qr_svg = serializers.CharField(help_text="The provisioning URI as an inline SVG QR code.")
+    replaced = ReplacedDeviceSerializer(
+        allow_null=True,
+        help_text="The unfinished enrolment this one replaced (only the latest can be "
+        "confirmed), or null.",
+    )
+
+
+class ReauthenticateSerializer(serializers.Serializer):
+    """The password, or a code (from an authenticator, or a backup code): exactly one."""
+
+    password = StringField(max_length=1024, required=False)
+    code = StringField(
+        min_length=6,
+        max_length=32,
+        required=False,
+        validators=[
+            RegexValidator(CODE_PATTERN, message="This is not a code: letters and digits only.")
+        ],
+        help_text="A code from the authenticator app (6 digits), or a backup code.",
+    )
+
+    def validate(self, data: dict) -> dict:
+        if ("password" in data) == ("code" in data):
+            raise serializers.ValidationError("Send either `password` or `code`.")
+        return data
+
+
+class PasswordProofSerializer(serializers.Serializer):
+    password = StringField(max_length=1024)
+
+
+class CodeProofSerializer(serializers.Serializer):
+    code = StringField(
+        min_length=6,
+        max_length=32,
+        validators=[
+            RegexValidator(CODE_PATTERN, message="This is not a code: letters and digits only.")
+        ],
+        help_text="A code from the authenticator app (6 digits), or a backup code.",
+    )
+
+
+class ReauthenticatedSerializer(serializers.Serializer):
+    status = serializers.BooleanField(help_text="Whether the password or code was accepted.")
+    reauthenticated_until = serializers.DateTimeField(
+        allow_null=True,
+        help_text="Until when factors and backup codes may be changed with this token.",
+    )
+
+
+class BackupCodesSerializer(serializers.Serializer):
+    codes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Ten new one-time codes, shown this once (only their hashes are kept); the "
+        "previous set no longer works.",
+    )
 
 
 class DeviceSerializer(serializers.ModelSerializer):
     """A device as listed: never its key."""
 
     class Meta:
-        model = TOTPDevice
+        model = SealedTOTPDevice
         fields = ["id", "name", "confirmed", "created_at", "last_used_at"]
         read_only_fields = fields

@@ -10,6 +10,7 @@ urlpatterns = [
     path("login/", views.login_view, name="login"),
     path("login/code/", views.login_code_view, name="login-code"),
     path("logout/", views.logout_view, name="logout"),
+    path("reauthenticate/", views.reauthenticate_view, name="reauthenticate"),
     path("two-factor/", views.overview_view, name="overview"),
     path("two-factor/add/", views.add_device_view, name="add"),
     path(

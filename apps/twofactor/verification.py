@@ -1,11 +1,18 @@
 """Checking a second-factor code: a TOTP code or a backup code, each accepted once.
 
 The TOTP maths and the throttling policy are django-otp's (`django_otp.oath.TOTP`,
-`ThrottlingMixin.verify_is_allowed`). What differs from `TOTPDevice.verify_token` is how the result
-is written: instead of read-check-save, a code is accepted by one conditional UPDATE (see
-`sql.SQL_ACCEPT_TOTP_STEP`), so two requests racing with the same code cannot both win, and the
-write touches only the columns that change. Failures are counted with `count = count + 1` in the
-database, so concurrent failures are all counted.
+`ThrottlingMixin.verify_is_allowed`). What differs from django-otp's read-check-save is how the
+result is written: a code is accepted by one conditional UPDATE (`last_t < t`; with a user token
+on PostgreSQL, `sql.SQL_ACCEPT_TOTP_STEP_AND_MARK_BEARER`, which marks the token in the same
+statement; otherwise the ORM's `filter(pk=…, last_t__lt=t).update(…)`), so two requests racing
+with the same code cannot both win, and a backup code by deleting its row. Failures are counted
+with `count = count + 1` in the database, so concurrent failures are all counted, and only on the
+devices that checked the code: a right code resets the device it matched and no other
+(django-otp#110).
+
+Beyond django-otp's delays, an account's consecutive failed codes are capped (OTP_MAX_FAILURES):
+at the cap its second-factor step is locked (`SecondFactorLock`) until staff unlock it, or a
+backup code is used when OTP_LOCK_ALLOWS_BACKUP_CODES.
 """
 
 from __future__ import annotations
@@ -18,20 +25,28 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_otp.models import Device
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import User, UserToken
 from apps.core import metrics
 
-from . import selectors, sql
+from . import events, selectors, sql
+from .models import BackupCode, BackupCodeDevice, SealedTOTPDevice, SecondFactorLock
+from .sealing import backup_code_digests
+
+# verify_code's `lock` when the caller has not read it: read it then.
+UNKNOWN = object()
 
 
-class CodeThrottled(Exception):
+class CodeRefused(Exception):
+    """No code is checked now, whatever was sent: the answer must not tell if it was right."""
+
+
+class CodeThrottled(CodeRefused):
     """Too many wrong codes: nothing is checked until `retry_after` seconds have passed."""
 
     def __init__(self, retry_after: int):
@@ -39,9 +54,18 @@ class CodeThrottled(Exception):
         self.retry_after = retry_after
 
 
+class SecondFactorLocked(CodeRefused):
+    """The account's failed codes reached OTP_MAX_FAILURES: codes are refused until staff
+    unlock it (or a backup code, when OTP_LOCK_ALLOWS_BACKUP_CODES)."""
+
+    def __init__(self):
+        super().__init__("second factor locked")
+        self.backup_codes_allowed = settings.OTP_LOCK_ALLOWS_BACKUP_CODES
+
+
 @dataclass(frozen=True)
 class _Match:
-    device: TOTPDevice
+    device: SealedTOTPDevice
     t: int  # the time step the code belongs to
     drift: int  # the device's drift once this code is accepted
 
@@ -56,31 +80,51 @@ def verify_code(
     user: User,
     code: str,
     token: UserToken | None = None,
-    totp_devices: Sequence[TOTPDevice] | None = None,
+    totp_devices: Sequence[SealedTOTPDevice] | None = None,
+    lock: SecondFactorLock | object | None = UNKNOWN,
     at: float | None = None,
 ) -> Device | None:
     """The person's device that accepts `code` (a TOTP code or a backup code), or None.
 
     Digits are a TOTP code, checked against the person's confirmed TOTP devices (`totp_devices`
-    when the caller has read them already); anything else is a backup code. When `token` is given,
-    an accepted code marks it verified. `at` is the clock the TOTP code is checked against (now by
-    default). Raises CodeThrottled when every device that could check the code is throttled.
+    and `lock` when the caller has read them already); anything else is a backup code. When
+    `token` is given, an accepted code marks it verified and renews its re-authentication window.
+    `at` is the clock the TOTP code is checked against (now by default). Raises CodeThrottled
+    when every device that could check the code is throttled, SecondFactorLocked when the
+    account is locked.
     """
     code = normalize_code(code)
+    if lock is UNKNOWN:
+        lock = selectors.second_factor_lock(user=user)
+    locked = lock is not None and lock.is_locked
     if code.isdigit():
+        if locked:
+            raise SecondFactorLocked
         if totp_devices is None:
             totp_devices = selectors.confirmed_totp_devices(user=user)
-        return verify_totp(devices=totp_devices, code=code, token=token, at=at)
-    return verify_backup_code(user=user, code=code, token=token)
+        checked = bool(totp_devices)
+        device = verify_totp(devices=totp_devices, code=code, token=token, at=at)
+    else:
+        if locked and not settings.OTP_LOCK_ALLOWS_BACKUP_CODES:
+            raise SecondFactorLocked
+        backup = selectors.backup_device(user=user)
+        checked = backup is not None
+        device = verify_backup_code(user=user, code=code, token=token, device=backup)
+    if device is not None:
+        if lock is not None and (lock.consecutive_failures or locked):
+            _clear_failures(user=user, unlocked_by="backup_code" if locked else None)
+    elif checked:
+        _count_account_failure(user=user, lock=lock)
+    return device
 
 
 def verify_totp(
     *,
-    devices: Sequence[TOTPDevice],
+    devices: Sequence[SealedTOTPDevice],
     code: str,
     token: UserToken | None = None,
     at: float | None = None,
-) -> TOTPDevice | None:
+) -> SealedTOTPDevice | None:
     """The device among `devices` that accepts the TOTP `code`, or None; at most one write.
 
     Throttled devices are skipped without checking the code against them, so a throttled answer
@@ -101,14 +145,24 @@ def verify_totp(
     if metrics.enabled():
         replayed = match is not None or _used_before(allowed, code=code, at=at)
         metrics.record_otp_verification("replayed" if replayed else "rejected")
-    _count_failure(TOTPDevice, devices=allowed, now=now)
+    _count_failure(SealedTOTPDevice, devices=allowed, now=now)
     return None
 
 
-def verify_backup_code(*, user: User, code: str, token: UserToken | None = None) -> Device | None:
-    """The static device whose backup `code` this is, or None. The code is deleted as it is
-    accepted: one DELETE, so of two requests with the same code exactly one wins."""
-    device = selectors.backup_device(user=user)
+def verify_backup_code(
+    *,
+    user: User,
+    code: str,
+    token: UserToken | None = None,
+    device: BackupCodeDevice | object | None = UNKNOWN,
+) -> BackupCodeDevice | None:
+    """The person's backup-code device if `code` is one of its unused codes, else None.
+
+    The code is spent as it is accepted: one DELETE of its digest, so of two requests with the
+    same code exactly one wins.
+    """
+    if device is UNKNOWN:
+        device = selectors.backup_device(user=user)
     if device is None:
         metrics.record_otp_verification("rejected")
         return None
@@ -117,28 +171,34 @@ def verify_backup_code(*, user: User, code: str, token: UserToken | None = None)
         metrics.record_otp_verification("throttled")
         raise CodeThrottled(_retry_after([device]))
     now = timezone.now()
-    used, _ = StaticToken.objects.filter(device=device, token=code).delete()
+    digests = backup_code_digests(user_id=user.pk, code=code)
+    used, _ = BackupCode.objects.filter(device=device, digest__in=digests).delete()
     if not used:
         metrics.record_otp_verification("rejected")  # a used backup code is gone: no replay
-        _count_failure(StaticDevice, devices=[device], now=now)
+        _count_failure(BackupCodeDevice, devices=[device], now=now)
         return None
     metrics.record_otp_verification("accepted")
-    StaticDevice.objects.filter(pk=device.pk).update(
+    BackupCodeDevice.objects.filter(pk=device.pk).update(
         throttling_failure_count=0, throttling_failure_timestamp=None, last_used_at=now
     )
     if token is not None:
         mark_token_verified(token=token, now=now)
+    events.record("backup_code_used", user=user, left=device.codes.count())
     return device
 
 
 def mark_token_verified(*, token: UserToken, now: datetime) -> None:
-    UserToken.objects.filter(pk=token.pk, verified_at__isnull=True).update(verified_at=now)
-    token.verified_at = token.verified_at or now
+    """A code was entered with `token`: it is verified (from the first time) and its
+    re-authentication window starts again."""
+    UserToken.objects.filter(pk=token.pk).update(
+        verified_at=Coalesce(F("verified_at"), Value(now)), reauthenticated_at=now
+    )
+    token.verified_at, token.reauthenticated_at = token.verified_at or now, now
 
 
-def _match_totp(devices: Sequence[TOTPDevice], *, code: str, at: float) -> _Match | None:
+def _match_totp(devices: Sequence[SealedTOTPDevice], *, code: str, at: float) -> _Match | None:
     """The first device for which `code` is a valid code not older than its last accepted one,
-    within the device's tolerance (±1 step by default)."""
+    within the device's tolerance (±1 step by default). Each device's key is unsealed once."""
     for device in devices:
         if len(code) != device.digits:
             continue
@@ -150,7 +210,7 @@ def _match_totp(devices: Sequence[TOTPDevice], *, code: str, at: float) -> _Matc
     return None
 
 
-def _used_before(devices: Sequence[TOTPDevice], *, code: str, at: float) -> bool:
+def _used_before(devices: Sequence[SealedTOTPDevice], *, code: str, at: float) -> bool:
     """Whether `code`, refused, is right now for one of `devices` but of a step already accepted:
     a replay (for metrics only; it is refused like any wrong code)."""
     for device in devices:
@@ -163,29 +223,33 @@ def _used_before(devices: Sequence[TOTPDevice], *, code: str, at: float) -> bool
 
 
 def _accept_totp(match: _Match, *, token: UserToken | None, now: datetime) -> bool:
-    """Write the accepted step; True when this request won it. Marks an unverified `token`
-    verified in the same statement on PostgreSQL, in the same transaction elsewhere."""
+    """Write the accepted step; True when this request won it. Marks `token` (verified, window
+    renewed) in the same statement on PostgreSQL, in the same transaction elsewhere."""
     device = match.device
-    adapted_now = connection.ops.adapt_datetimefield_value(now)
-    step = [match.t, match.drift, adapted_now, device.pk, match.t]
-    with connection.cursor() as cursor:
-        if token is None or token.is_verified:
-            sql.ACCEPT_TOTP_STEP.execute(cursor, step)
-            accepted = cursor.rowcount == 1
-        elif connection.vendor == "postgresql":
-            sql.ACCEPT_TOTP_STEP_AND_MARK_VERIFIED.execute(cursor, [*step, adapted_now, token.pk])
+    if token is not None and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql.SQL_ACCEPT_TOTP_STEP_AND_MARK_BEARER,
+                [match.t, match.drift, now, device.pk, match.t, now, now, token.pk],
+            )
             accepted = cursor.fetchone()[0] == 1
-            token.verified_at = now if accepted else None
-        else:
-            with transaction.atomic():
-                sql.ACCEPT_TOTP_STEP.execute(cursor, step)
-                accepted = cursor.rowcount == 1
-                if accepted:
-                    mark_token_verified(token=token, now=now)
+        if accepted:
+            token.verified_at, token.reauthenticated_at = token.verified_at or now, now
+    else:
+        with transaction.atomic():
+            accepted = SealedTOTPDevice.objects.filter(pk=device.pk, last_t__lt=match.t).update(
+                last_t=match.t,
+                drift=match.drift,
+                last_used_at=now,
+                throttling_failure_count=0,
+                throttling_failure_timestamp=None,
+            )
+            if accepted and token is not None:
+                mark_token_verified(token=token, now=now)
     if accepted:
         device.last_t, device.drift = match.t, match.drift
         device.throttling_failure_count, device.throttling_failure_timestamp = 0, None
-    return accepted
+    return bool(accepted)
 
 
 def _count_failure(model: type[Device], *, devices: Sequence[Device], now: datetime) -> None:
@@ -195,6 +259,32 @@ def _count_failure(model: type[Device], *, devices: Sequence[Device], now: datet
             throttling_failure_count=F("throttling_failure_count") + 1,
             throttling_failure_timestamp=now,
         )
+
+
+def _count_account_failure(*, user: User, lock: SecondFactorLock | None) -> None:
+    """One more consecutive failure on the account; at OTP_MAX_FAILURES, lock it (recorded
+    once: the conditional UPDATE that sets `locked_at` succeeds for one request only)."""
+    if lock is None:
+        lock, created = SecondFactorLock.objects.get_or_create(
+            user=user, defaults={"consecutive_failures": 1}
+        )
+    else:
+        created = False
+    rows = SecondFactorLock.objects.filter(pk=lock.pk)
+    if not created:
+        rows.update(consecutive_failures=F("consecutive_failures") + 1)
+    limit = settings.OTP_MAX_FAILURES
+    if limit and rows.filter(locked_at__isnull=True, consecutive_failures__gte=limit).update(
+        locked_at=timezone.now()
+    ):
+        events.record("locked", user=user, failures=limit)
+
+
+def _clear_failures(*, user: User, unlocked_by: str | None) -> None:
+    """A right code: the account's count starts again, and a lock is lifted (backup code)."""
+    SecondFactorLock.objects.filter(user=user).update(consecutive_failures=0, locked_at=None)
+    if unlocked_by:
+        events.record("unlocked", user=user, by=unlocked_by)
 
 
 def _retry_after(devices: Sequence[Device]) -> int:

@@ -2,11 +2,14 @@
 backup codes. Server-rendered, no JavaScript; every code is checked by `verification.py`.
 
 GET and HEAD change nothing (no device, no key, no count): what a page needs to make, a POST
-makes. A refused attempt answers 429 with Retry-After, the page showing how long to wait.
+makes. A refused attempt answers 429 with Retry-After, the page showing how long to wait; a
+locked second factor, 403. Nothing secret rests in the session in clear: a key being added and
+new backup codes waiting to be shown are sealed (`sealing.py`) like the keys in the database.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from functools import wraps
 from urllib.parse import urlencode
@@ -28,18 +31,20 @@ from django_otp import login as otp_login
 
 from apps.accounts.models import User
 
-from . import selectors, services
-from .forms import CodeForm, ConfirmDeviceForm, EnrolmentForm, LoginForm
+from . import events, reauth, selectors, services
+from .forms import ConfirmDeviceForm, EnrolmentForm, LoginForm, ReauthenticateForm
 from .passkeys import selectors as passkey_selectors
+from .passkeys.challenges import session_binding
 from .passkeys.forms import AddPasskeyForm, PasskeyForm, form_status, second_factor_forms
 from .qr import qr_svg
+from .sealing import seal, unseal
 
 # Between the password and the code, the session holds who is logging in, not a logged-in user.
 PENDING_LOGIN = "twofactor_pending_login"
-# The key of an authenticator being added, until its first code makes it a device: a reload
-# shows the same QR code, and an enrolment never finished leaves nothing behind.
+# The key of an authenticator being added (sealed), until its first code makes it a device: a
+# reload shows the same QR code, and an enrolment never finished leaves nothing behind.
 PENDING_ENROLMENT = "twofactor_pending_enrolment"
-# New backup codes between the POST that made them and the page that shows them, once.
+# New backup codes (sealed) between the POST that made them and the page that shows them, once.
 NEW_BACKUP_CODES = "twofactor_new_backup_codes"
 # A page is read with GET or HEAD (which change nothing) and its form sent with POST.
 PAGE_METHODS = ["GET", "HEAD", "POST"]
@@ -61,23 +66,70 @@ def _with_next(url: str, next_url: str) -> str:
 
 def _page(request: HttpRequest, template: str, context: dict, *, form=None) -> HttpResponse:
     """The page; 429 with Retry-After when its form was refused for too many attempts, 400 when
-    the browser's passkey answer was refused (`form_status`)."""
+    the browser's passkey answer was refused (`form_status`), 403 when the person's second
+    factor is locked."""
     response = render(request, template, context, status=form_status(form))
     retry_after = getattr(form, "retry_after", None)
     if retry_after is not None:
         response["Retry-After"] = str(retry_after)
+    elif form is not None and form.is_bound and form.errors and _locked(form):
+        response.status_code = 403
     return response
 
 
+def _locked(form) -> bool:
+    return any(
+        error.code == "locked" for errors in form.errors.as_data().values() for error in errors
+    )
+
+
+def _second_factor_guard(request: HttpRequest, *, enrolling: bool) -> HttpResponse | None:
+    """Where a logged-in person must go first, if anywhere: the code step when they have a
+    second factor and this session was not verified by it; enrolment when TWO_FACTOR_REQUIRED
+    covers them and they have none (unless this page is part of enrolling)."""
+    has_factor = selectors.has_second_factor(user=request.user)
+    if has_factor and not request.user.is_verified():
+        return redirect_to_login(request.get_full_path(), reverse("twofactor:login-code"))
+    if not has_factor and not enrolling and selectors.covered_by_policy(user=request.user):
+        messages.info(request, "This site needs a second factor: add an authenticator app.")
+        return redirect(_with_next(reverse("twofactor:add"), request.get_full_path()))
+    return None
+
+
 def second_factor_checked(view):
-    """Logged in, and verified by a device when the person has one; otherwise off to the code
-    step of the login, which comes back here."""
+    """A page of a person's account: logged in, verified by their second factor when they have
+    one, and enrolled when the policy asks them to be; otherwise off to that step, which comes
+    back here."""
 
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not request.user.is_verified() and selectors.has_second_factor(user=request.user):
-            return redirect_to_login(request.get_full_path(), reverse("twofactor:login-code"))
+        return _second_factor_guard(request, enrolling=False) or view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def enrolment_page(view):
+    """A page someone the policy covers may open before they have a second factor: enrolling
+    one, and confirming it is them to do so."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        return _second_factor_guard(request, enrolling=True) or view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def reauthentication_required(view):
+    """Changing factors: the password or a code must have been entered in this session within
+    TWO_FACTOR_REAUTH_SECONDS; otherwise the "confirm it's you" step, which comes back here."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not reauth.session_is_recent(request):
+            url = reverse("twofactor:reauthenticate")
+            return redirect(_with_next(url, request.get_full_path()))
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -102,7 +154,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpResponse:
     """People with a device go on to the code step; others are logged in (and sent to enrol
-    when OTP_REQUIRED)."""
+    when TWO_FACTOR_REQUIRED covers them)."""
     if selectors.has_second_factor(user=user):
         request.session[PENDING_LOGIN] = {
             "user_id": user.pk,
@@ -111,7 +163,8 @@ def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpR
         }
         return redirect(_with_next(reverse("twofactor:login-code"), next_url))
     auth_login(request, user)
-    if services.second_factor_required(enrolled=False):
+    reauth.mark_session(request)  # the password was just entered
+    if services.second_factor_required(user=user, enrolled=False):
         messages.info(request, "This site needs a second factor: add an authenticator app.")
         _start_enrolment(request)
         return redirect(_with_next(reverse("twofactor:add"), next_url))
@@ -136,6 +189,7 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
         if pending is not None:
             auth_login(request, user, backend=pending["backend"])
         otp_login(request, form.device)
+        reauth.mark_session(request)  # a code was just entered
         return redirect(_next_url(request))
     context = {
         "form": code_form,
@@ -183,17 +237,20 @@ def render_overview(
         "overview": selectors.overview(user=request.user),
         "passkeys": passkey_selectors.passkeys(user=request.user),
         "add_passkey_form": add_passkey_form or AddPasskeyForm(binding="", user=request.user),
+        # Adding a factor needs the re-authentication window: outside it, "Confirm it's you".
+        "reauthenticated": reauth.session_is_recent(request),
     }
     return render(request, "twofactor/overview.html", context, status=status)
 
 
 @sensitive_post_parameters("code")
 @never_cache
-@second_factor_checked
+@enrolment_page
+@reauthentication_required
 @require_http_methods(PAGE_METHODS)
 def add_device_view(request: HttpRequest) -> HttpResponse:
-    """ "Add authenticator". A POST without a code starts an enrolment: a new key, kept in the
-    session. GET shows it (QR code, key, a form for the first code), or a button to start one.
+    """ "Add authenticator". A POST without a code starts an enrolment: a new key, kept sealed in
+    the session. GET shows it (QR code, key, a form for the first code), or a button to start one.
     A POST with the first code makes the device, confirmed."""
     pending = request.session.get(PENDING_ENROLMENT)
     if request.method == "POST" and "code" not in request.POST:
@@ -205,7 +262,7 @@ def add_device_view(request: HttpRequest) -> HttpResponse:
         if request.method == "POST":  # a code for an enrolment that has ended (e.g. another tab)
             messages.info(request, "That enrolment has ended: start again.")
         return render(request, "twofactor/add_device.html", {"next": request.GET.get("next", "")})
-    device = services.pending_totp_device(user=request.user, key=pending["key"])
+    device = services.pending_totp_device(user=request.user, sealed_key=pending["sealed_key"])
     form = EnrolmentForm(request.POST or None, device=device)
     if request.method == "POST" and form.is_valid():
         request.session.pop(PENDING_ENROLMENT, None)
@@ -215,7 +272,7 @@ def add_device_view(request: HttpRequest) -> HttpResponse:
 
 
 def _start_enrolment(request: HttpRequest) -> None:
-    request.session[PENDING_ENROLMENT] = {"key": services.new_totp_key()}
+    request.session[PENDING_ENROLMENT] = {"sealed_key": services.new_totp_key()}
 
 
 def _device_added(request: HttpRequest, device) -> HttpResponse:
@@ -241,7 +298,8 @@ def _enrolment_context(request: HttpRequest, device, *, form, action: str) -> di
 
 @sensitive_post_parameters("code")
 @never_cache
-@second_factor_checked
+@enrolment_page
+@reauthentication_required
 @require_http_methods(PAGE_METHODS)
 def confirm_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
     """An unconfirmed device made elsewhere (the mobile API): its QR code, its key and the form for
@@ -257,53 +315,70 @@ def confirm_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
     return _page(request, "twofactor/confirm_device.html", context, form=form)
 
 
-@sensitive_post_parameters("code")
 @never_cache
 @second_factor_checked
+@reauthentication_required
 @require_http_methods(PAGE_METHODS)
 def remove_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
-    """Remove an authenticator, after a current code or a passkey when the person has a second
-    factor."""
+    """Remove an authenticator: confirmed with a button, the person having entered their password
+    or a code within the re-authentication window."""
     device = selectors.totp_device(user=request.user, device_id=device_id)
     if device is None:
         raise Http404("You have no such authenticator.")
-    form = passkey_form = None
-    if selectors.has_second_factor(user=request.user):
-        form, passkey_form, posted = second_factor_forms(request, user=request.user)
-    if request.method == "POST" and (form is None or posted.is_valid()):
+    if request.method == "POST":
         name = device.name
-        session_device = services.remove_totp_device(
-            device=device, accepted_by=posted.device if form else None
-        )
+        # django-otp ties a verified session to one device: any confirmed one left, or none.
+        session_device = services.remove_totp_device(device=device)
         if session_device is not None:
             otp_login(request, session_device)
         messages.success(request, f"Removed “{name}”.")
         return redirect("twofactor:overview")
-    context = {
-        "form": form,
-        "passkey_form": passkey_form,
-        "has_codes": selectors.has_code_factor(user=request.user),
-        "device": device,
-    }
-    return _page(request, "twofactor/remove_device.html", context, form=posted if form else None)
+    return render(request, "twofactor/remove_device.html", {"device": device})
 
 
-@sensitive_post_parameters("code")
 @never_cache
 @second_factor_checked
+@reauthentication_required
 @require_http_methods(PAGE_METHODS)
 def backup_codes_view(request: HttpRequest) -> HttpResponse:
-    """Generate (or regenerate) ten backup codes after a current code, then redirect: the page the
-    browser lands on shows them, once (a reload shows them no more, and sends no code again)."""
+    """Generate (or regenerate) ten backup codes, then redirect: the page the browser lands on
+    shows them, once (a reload shows them no more). Between the two they wait in the session,
+    sealed."""
     overview = selectors.overview(user=request.user)
-    enrolled = any(device.confirmed for device in overview.totp_devices)
-    form = CodeForm(request.POST or None, user=request.user) if enrolled else None
-    if request.method == "POST" and form is not None and form.is_valid():
-        request.session[NEW_BACKUP_CODES] = services.generate_backup_codes(user=request.user)
+    enrolled = selectors.has_second_factor(user=request.user, besides_backup_codes=True)
+    if request.method == "POST" and enrolled:
+        codes = services.generate_backup_codes(user=request.user)
+        request.session[NEW_BACKUP_CODES] = seal(json.dumps(codes).encode())
         return redirect("twofactor:backup-codes")
     # Only GET takes them: a HEAD (a link checker, a prefetch) must not lose them unseen.
-    codes = request.session.pop(NEW_BACKUP_CODES, None) if request.method == "GET" else None
-    if codes:
-        form = None
-    context = {"overview": overview, "enrolled": enrolled, "form": form, "codes": codes}
-    return _page(request, "twofactor/backup_codes.html", context, form=form)
+    sealed = request.session.pop(NEW_BACKUP_CODES, None) if request.method == "GET" else None
+    codes = json.loads(unseal(sealed)) if sealed else None
+    context = {"overview": overview, "enrolled": enrolled, "codes": codes}
+    return render(request, "twofactor/backup_codes.html", context)
+
+
+# --- Confirm it's you -----------------------------------------------------------------------------
+
+
+@sensitive_post_parameters("password", "code", "passkey")
+@never_cache
+@enrolment_page
+@require_http_methods(PAGE_METHODS)
+def reauthenticate_view(request: HttpRequest) -> HttpResponse:
+    """ "Confirm it's you": the password, a current code or a passkey again before factors
+    change, then back to the page that asked."""
+    data = request.POST if request.method == "POST" else None
+    by_passkey = data is not None and "passkey" in data
+    form = ReauthenticateForm(None if by_passkey else data, request=request)
+    passkey_form = None
+    if by_passkey or passkey_selectors.has_passkey(user=request.user):
+        binding = session_binding(request.session)
+        passkey_form = PasskeyForm(data if by_passkey else None, binding=binding, user=request.user)
+    posted = passkey_form if by_passkey else form
+    if request.method == "POST" and posted.is_valid():
+        if by_passkey:
+            reauth.mark_session(request)
+            events.record("reauthenticated", user=request.user, by="passkey")
+        return redirect(_next_url(request))
+    context = {"form": form, "passkey_form": passkey_form, "next": _next_url(request)}
+    return _page(request, "twofactor/reauthenticate.html", context, form=posted)

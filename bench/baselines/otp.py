@@ -1,10 +1,13 @@
 """Baseline for the otp scenario: `POST /api/v1/otp/verify` with no framework.
 
-The same durable work as the project, in the same statements: one join for the token, its person
-and their confirmed TOTP devices; the code checked with pyotp within ±1 step; then one conditional
-UPDATE that accepts it (marking an unverified token verified in the same statement), or one that
-counts a failure. psycopg2 in autocommit on one persistent connection per worker, as Django's
-persistent connections are. django-otp's throttling rule (factor 1) gates the check.
+The same durable work as the project, in the same statements: one join for the token, its person,
+their second-factor lock and their confirmed TOTP devices; each device's key unsealed with the
+same Fernet keys (OTP_ENCRYPTION_KEYS) and the code checked with pyotp within ±1 step; then one
+conditional UPDATE that accepts it and marks the token verified (and renews its
+re-authentication window) in the same statement, or one that counts a failure and one for the
+account's count.
+psycopg2 in autocommit on one persistent connection per worker, as Django's persistent
+connections are. django-otp's throttling rule (factor 1) gates the check.
 """
 
 from __future__ import annotations
@@ -18,45 +21,51 @@ from datetime import UTC, datetime
 
 import psycopg2
 import pyotp
+from cryptography.fernet import Fernet, MultiFernet
 
 SQL_READ = """
-SELECT t.id, t.user_id, t.expires_at, t.verified_at,
-       u.id, u.username, u.is_active,
+SELECT t.id, t.user_id, t.digest, t.key_prefix, t.created_at, t.expires_at, t.verified_at,
+       t.reauthenticated_at,
+       u.id, u.username, u.is_active, u.is_staff, u.is_superuser,
+       l.id, l.user_id, l.consecutive_failures, l.locked_at,
        d.id, d.user_id, d.name, d.confirmed,
-       d.throttling_failure_timestamp, d.throttling_failure_count,
-       d.key, d.step, d.t0, d.digits, d.tolerance, d.drift, d.last_t
+       d.throttling_failure_timestamp, d.throttling_failure_count, d.created_at, d.last_used_at,
+       d.sealed_key, d.step, d.t0, d.digits, d.tolerance, d.drift, d.last_t
   FROM accounts_usertoken t
   JOIN accounts_user u ON u.id = t.user_id
-  LEFT JOIN otp_totp_totpdevice d ON d.user_id = t.user_id AND d.confirmed
+  LEFT JOIN twofactor_secondfactorlock l ON l.user_id = t.user_id
+  LEFT JOIN twofactor_sealedtotpdevice d ON d.user_id = t.user_id AND d.confirmed
  WHERE t.digest = %s AND t.expires_at > %s AND u.is_active
  ORDER BY d.id
 """
-SQL_ACCEPT = """
-UPDATE otp_totp_totpdevice
-   SET last_t = %s, drift = %s, last_used_at = %s,
-       throttling_failure_count = 0, throttling_failure_timestamp = NULL
- WHERE id = %s AND last_t < %s
-"""
-SQL_ACCEPT_AND_MARK_VERIFIED = """
+SQL_ACCEPT_AND_MARK = """
 WITH accepted AS (
-    UPDATE otp_totp_totpdevice
+    UPDATE twofactor_sealedtotpdevice
        SET last_t = %s, drift = %s, last_used_at = %s,
            throttling_failure_count = 0, throttling_failure_timestamp = NULL
      WHERE id = %s AND last_t < %s
     RETURNING id
-), verified AS (
-    UPDATE accounts_usertoken SET verified_at = %s
-     WHERE id = %s AND verified_at IS NULL AND EXISTS (SELECT 1 FROM accepted)
+), marked AS (
+    UPDATE accounts_usertoken
+       SET verified_at = COALESCE(verified_at, %s), reauthenticated_at = %s
+     WHERE id = %s AND EXISTS (SELECT 1 FROM accepted)
 )
 SELECT count(*) FROM accepted
 """
 SQL_COUNT_FAILURE = """
-UPDATE otp_totp_totpdevice
+UPDATE twofactor_sealedtotpdevice
    SET throttling_failure_count = throttling_failure_count + 1,
        throttling_failure_timestamp = %s
  WHERE id = ANY(%s)
 """
+SQL_COUNT_ACCOUNT_FAILURE = """
+INSERT INTO twofactor_secondfactorlock (user_id, consecutive_failures) VALUES (%s, 1)
+ON CONFLICT (user_id) DO UPDATE
+   SET consecutive_failures = twofactor_secondfactorlock.consecutive_failures + 1
+"""
 THROTTLE_FACTOR = 1
+DEVICES = 17  # the read's first device column
+FERNET = MultiFernet([Fernet(key) for key in os.environ["OTP_ENCRYPTION_KEYS"].split(",")])
 
 _connection = None
 
@@ -99,10 +108,15 @@ def throttled(device, now: datetime) -> bool:
 def match(devices, code: str):
     """(device id, step, drift) of the device that accepts `code`, or None."""
     now = time.time()
-    for device_id, _, _, _, _, _, key, step, t0, digits, tolerance, drift, last_t in devices:
+    for device in devices:
+        device_id, sealed_key, step, t0, digits, tolerance, drift, last_t = (
+            device[0],
+            *device[8:],
+        )
         if len(code) != digits:
             continue
-        totp = pyotp.TOTP(base64.b32encode(bytes.fromhex(key)), digits=digits, interval=step)
+        key = FERNET.decrypt(sealed_key.encode("ascii"))
+        totp = pyotp.TOTP(base64.b32encode(key), digits=digits, interval=step)
         current = int(now - t0) // step + drift
         for offset in range(-tolerance, tolerance + 1):
             t = current + offset
@@ -126,25 +140,21 @@ def application(environ, start_response):
         rows = cursor.fetchall()
         if not rows:
             return problem(start_response, 401, "Unauthorized", [("WWW-Authenticate", "Bearer")])
-        token_id, verified_at = rows[0][0], rows[0][3]
-        devices = [row[7:] for row in rows if row[7] is not None]
+        token_id, user_id, locked_at = rows[0][0], rows[0][1], rows[0][16]
+        if locked_at is not None:
+            return problem(start_response, 403, "Forbidden")
+        devices = [row[DEVICES:] for row in rows if row[DEVICES] is not None]
         allowed = [device for device in devices if not throttled(device, now)]
         if devices and not allowed:
             return problem(start_response, 429, "Too Many Requests", [("Retry-After", "1")])
         found = match(allowed, code) if code.isdigit() else None
         if found is not None:
             device_id, t, drift = found
-            if verified_at is None:
-                cursor.execute(
-                    SQL_ACCEPT_AND_MARK_VERIFIED, (t, drift, now, device_id, t, now, token_id)
-                )
-                accepted = cursor.fetchone()[0] == 1
-            else:
-                cursor.execute(SQL_ACCEPT, (t, drift, now, device_id, t))
-                accepted = cursor.rowcount == 1
-            if accepted:
+            cursor.execute(SQL_ACCEPT_AND_MARK, (t, drift, now, device_id, t, now, now, token_id))
+            if cursor.fetchone()[0] == 1:
                 return answer(start_response, "200 OK", {"status": True})
             allowed = [device for device in allowed if device[0] == device_id]
         if allowed:
             cursor.execute(SQL_COUNT_FAILURE, (now, [device[0] for device in allowed]))
+            cursor.execute(SQL_COUNT_ACCOUNT_FAILURE, (user_id,))
     return answer(start_response, "200 OK", {"status": False})

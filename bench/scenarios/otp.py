@@ -10,8 +10,8 @@ BENCH_OTP_DEVICES (default 40,000) lasts longer than the default run at a few th
 second; were it to wrap within 30 s, the replays would be refused, and counted as errors.
 The script also reads every answer and counts `{"status": false}` as an error: only accepted
 codes count. As each token is used once, every measured request is a token's first verification:
-one join, then one conditional UPDATE that accepts the code and marks the token verified in the
-same statement, on both sides.
+one join, the sealed key unsealed (Fernet), then one conditional UPDATE that accepts the code and
+marks the token verified in the same statement, on both sides.
 """
 
 from __future__ import annotations
@@ -92,11 +92,11 @@ def make_pool(side: str, *, size: int) -> Path:
     from django.db import transaction
     from django.utils import timezone
     from django_otp.oath import hotp
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-    from django_otp.util import random_hex
 
     from apps.accounts.credentials import secret_digest
     from apps.accounts.models import User, UserToken
+    from apps.twofactor.models import SealedTOTPDevice
+    from apps.twofactor.sealing import TOTP_KEY_BYTES, seal
 
     prefix = f"{USERNAME_PREFIX}{side}-"
     expires = timezone.now() + timedelta(days=1)
@@ -116,10 +116,11 @@ def make_pool(side: str, *, size: int) -> Path:
             ),
             batch_size=5000,
         )
-        devices = TOTPDevice.objects.bulk_create(
+        totp_keys = [secrets.token_bytes(TOTP_KEY_BYTES) for _ in users]
+        SealedTOTPDevice.objects.bulk_create(
             (
-                TOTPDevice(user=user, name="bench", key=random_hex(20), confirmed=True)
-                for user in users
+                SealedTOTPDevice(user=user, name="bench", sealed_key=seal(key), confirmed=True)
+                for user, key in zip(users, totp_keys, strict=True)
             ),
             batch_size=5000,
         )
@@ -127,8 +128,7 @@ def make_pool(side: str, *, size: int) -> Path:
     path = WORKDIR / f"{side}.txt"
     with path.open("w") as out:
         out.write(f"{first_step}\n")
-        for key, device in zip(keys, devices, strict=True):
-            secret = device.bin_key
+        for key, secret in zip(keys, totp_keys, strict=True):
             codes = (f"{hotp(secret, first_step + n):06d}" for n in range(STEPS))
             out.write(f"{key} {' '.join(codes)}\n")
     return path
@@ -141,7 +141,9 @@ def remove_pools() -> None:
     pattern = USERNAME_PREFIX + "%"
     with connection.cursor() as cursor:
         for sql in (
-            "DELETE FROM otp_totp_totpdevice WHERE user_id IN "
+            "DELETE FROM twofactor_sealedtotpdevice WHERE user_id IN "
+            "(SELECT id FROM accounts_user WHERE username LIKE %s)",
+            "DELETE FROM twofactor_secondfactorlock WHERE user_id IN "
             "(SELECT id FROM accounts_user WHERE username LIKE %s)",
             "DELETE FROM accounts_usertoken WHERE user_id IN "
             "(SELECT id FROM accounts_user WHERE username LIKE %s)",
@@ -169,13 +171,15 @@ def settle() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        for table in ("accounts_user", "accounts_usertoken", "otp_totp_totpdevice"):
+        tables = ("accounts_user", "accounts_usertoken", "twofactor_sealedtotpdevice")
+        for table in tables:
             cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(table)}")
 
 
 SCENARIO = Scenario(
     name="otp",
-    description="POST /api/v1/otp/verify (token + devices join, conditional UPDATE) vs pyotp WSGI",
+    description="POST /api/v1/otp/verify (token + devices join, unseal, conditional UPDATE) vs "
+    "pyotp WSGI",
     django=Target(app="config.wsgi", path="/api/v1/otp/verify", method="POST"),
     baseline=Target(
         app="bench.baselines.otp:application", path="/api/v1/otp/verify", method="POST"

@@ -42,7 +42,7 @@ def test_the_admin_works_under_the_policy(base_url):
         expect(page.get_by_text("2 of 2 selected")).to_be_visible()
         page.get_by_role("link", name="alice").click()
         expect(page.get_by_role("heading", name="Change user")).to_be_visible()
-        page.goto(f"{base_url}/admin/otp_totp/totpdevice/{desk.pk}/config/")
+        page.goto(f"{base_url}/admin/twofactor/sealedtotpdevice/{desk.pk}/config/")
         expect(page.get_by_role("img", name="QR code to add alice")).to_be_visible()
 
         # A new API client: its key is shown once, on the project's own page.

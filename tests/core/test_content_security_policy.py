@@ -9,7 +9,12 @@ import re
 import pytest
 from django.test import Client
 
-from tests.twofactor.conftest import make_backup_codes, make_device, make_person
+from tests.twofactor.conftest import (
+    make_backup_codes,
+    make_device,
+    make_person,
+    mark_reauthenticated,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +46,7 @@ def staff(client) -> Client:
     client.force_login(person)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    mark_reauthenticated(session)  # as the login's code did: the factor pages open
     session.save()
     return client
 
@@ -55,8 +61,8 @@ def pages(staff_member_device_pk: int, other_device_pk: int) -> list[tuple[str, 
         ("/admin/", 200),
         ("/admin/accounts/user/", 200),
         ("/admin/accounts/user/add/", 200),
-        ("/admin/otp_totp/totpdevice/", 200),
-        (f"/admin/otp_totp/totpdevice/{other_device_pk}/config/", 200),
+        ("/admin/twofactor/sealedtotpdevice/", 200),
+        (f"/admin/twofactor/sealedtotpdevice/{other_device_pk}/config/", 200),
         ("/admin/actions/apiclient/add/", 200),
         ("/api/docs/", 200),
         ("/account/no/such/page/", 404),
@@ -64,9 +70,9 @@ def pages(staff_member_device_pk: int, other_device_pk: int) -> list[tuple[str, 
 
 
 def test_every_page_carries_a_strict_policy_and_nothing_inline(staff):
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from apps.twofactor.models import SealedTOTPDevice
 
-    own = TOTPDevice.objects.get()
+    own = SealedTOTPDevice.objects.get()
     other = make_device(own.user, confirmed=False, name="From the app")
     for path, status in pages(own.pk, other.pk):
         response = staff.get(path, headers={"Accept": "text/html"})

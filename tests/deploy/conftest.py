@@ -231,12 +231,14 @@ def _listening(port: int) -> bool:
 @pytest.fixture(scope="session")
 def collected_static() -> Iterator[Path]:
     """Static files collected as the Dockerfile does at build time: production settings, the
-    manifest storage, a throwaway SECRET_KEY and nothing else of the environment."""
+    manifest storage, a throwaway SECRET_KEY and OTP_ENCRYPTION_KEYS and nothing else of the
+    environment."""
     root = Path(tempfile.mkdtemp(prefix="dbapi-static-"))
     env = {
         "PATH": os.environ["PATH"],
         "ENVIRONMENT": "production",
         "SECRET_KEY": "collectstatic-at-build-time-only-not-a-secret-0123456789abcdef",
+        "OTP_ENCRYPTION_KEYS": "collectstatic0at0build0time0only0not0a0key0=",
         "STATIC_ROOT": str(root),
     }
     result = subprocess.run(

@@ -8,6 +8,7 @@ gunicorn from the image's config, nginx from deploy/nginx) on loopback instead.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import re
 import secrets
@@ -143,8 +144,9 @@ def compose_app_env(**overrides: str) -> dict[str, str]:
         DATABASE_URL=test_databases["DATABASE_URL"],
         REDIS_URL=test_databases["REDIS_URL"],
         CACHE_KEY_PREFIX=test_databases["CACHE_KEY_PREFIX"],
-        # The operator's own key, as the example asks (its published one is refused).
+        # The operator's own keys, as the example asks (its published ones are refused).
         SECRET_KEY=secrets.token_urlsafe(50),
+        OTP_ENCRYPTION_KEYS=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     )
     env.update(overrides)
     return env

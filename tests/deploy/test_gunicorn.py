@@ -24,6 +24,7 @@ def resolved_config(*args: str, **environ: str) -> dict[str, str]:
         "PATH": os.environ["PATH"],
         "ENVIRONMENT": "no-such-environment",
         "SECRET_KEY": "print-config-" + "k" * 50,
+        "OTP_ENCRYPTION_KEYS": "print0config0only0not0a0real0key00000000000=",
         **environ,
     }
     result = subprocess.run(

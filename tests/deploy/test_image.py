@@ -59,7 +59,9 @@ def test_static_files_are_collected_at_build_with_a_throwaway_key():
     [collect] = [args for args in arguments("RUN") if "collectstatic" in args]
     assert "manage.py collectstatic --noinput" in collect
     assert re.search(r"SECRET_KEY=\S*(build|throwaway)\S*", collect)
+    assert re.search(r"OTP_ENCRYPTION_KEYS=\S*build\S*", collect)
     assert not [args for args in arguments("ENV") if "SECRET_KEY" in args]
+    assert not [args for args in arguments("ENV") if "OTP_ENCRYPTION_KEYS" in args]
 
 
 def test_runs_as_a_non_root_numeric_user_with_production_settings():
@@ -100,6 +102,7 @@ def production_like_gunicorn(tmp_path_factory):
     env = project_env(
         ENVIRONMENT="healthcheck-test",
         SECRET_KEY="healthcheck-test-" + "k" * 50,
+        OTP_ENCRYPTION_KEYS="healthcheck0test0only0not0a0real0key0000000=",
         ALLOWED_HOSTS=".dbapi.example.com",
         SECURE_SSL_REDIRECT="true",
         STATIC_ROOT=str(static_root),

@@ -7,10 +7,9 @@ import time
 
 import pytest
 import time_machine
-from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import UserToken
+from apps.twofactor.models import BackupCodeDevice, SealedTOTPDevice
 
 from .conftest import PASSWORD, code_for, make_backup_codes, make_device, make_person
 
@@ -112,9 +111,9 @@ def test_a_login_verified_on_the_pages_also_opens_the_admin(client, staff_member
         "/admin/",
         "/admin/accounts/user/",
         "/admin/accounts/usertoken/",
-        "/admin/otp_totp/totpdevice/",
-        "/admin/otp_totp/totpdevice/add/",
-        "/admin/otp_static/staticdevice/",
+        "/admin/twofactor/sealedtotpdevice/",
+        "/admin/twofactor/sealedtotpdevice/add/",
+        "/admin/twofactor/backupcodedevice/",
     ],
 )
 def test_staff_manage_people_and_devices(staff_client, path):
@@ -123,7 +122,7 @@ def test_staff_manage_people_and_devices(staff_client, path):
 
 def test_staff_show_a_devices_qr_code_at_a_desk(staff_client, person):
     device = make_device(person, confirmed=False)
-    response = staff_client.get(f"/admin/otp_totp/totpdevice/{device.pk}/config/")
+    response = staff_client.get(f"/admin/twofactor/sealedtotpdevice/{device.pk}/config/")
     assert response.status_code == 200
     html = response.content.decode()
     assert re.search(r"<svg [^>]*role=\"img\"", html)
@@ -134,7 +133,8 @@ def test_staff_show_a_devices_qr_code_at_a_desk(staff_client, person):
 def test_the_qr_code_page_can_be_turned_off(staff_client, person, settings):
     settings.OTP_ADMIN_HIDE_SENSITIVE_DATA = True
     device = make_device(person)
-    assert staff_client.get(f"/admin/otp_totp/totpdevice/{device.pk}/config/").status_code == 403
+    response = staff_client.get(f"/admin/twofactor/sealedtotpdevice/{device.pk}/config/")
+    assert response.status_code == 403
 
 
 def test_staff_reset_a_persons_second_factor(staff_client, person):
@@ -150,10 +150,10 @@ def test_staff_reset_a_persons_second_factor(staff_client, person):
     )
     assert response.status_code == 200
     assert b"Two-factor authentication reset for 1 person:" in response.content
-    assert not TOTPDevice.objects.filter(user=person).exists()
-    assert not StaticDevice.objects.filter(user=person).exists()
+    assert not SealedTOTPDevice.objects.filter(user=person).exists()
+    assert not BackupCodeDevice.objects.filter(user=person).exists()
     assert not UserToken.objects.filter(user=person).exists()
-    assert TOTPDevice.objects.exclude(user=person).exists()  # the staff member's own device stays
+    assert SealedTOTPDevice.objects.exclude(user=person).exists()  # the staff member's stays
 
 
 def test_staff_revoke_a_token(staff_client, person):

@@ -12,9 +12,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import UserToken
+from apps.twofactor.models import SealedTOTPDevice
 from tests.problems import assert_problem
 
 from .conftest import (
@@ -38,17 +38,17 @@ def login(client, username="alice", password=PASSWORD):
     return post(client, "/api/v1/auth/token", {"username": username, "password": password})
 
 
-def enrol(client, token) -> TOTPDevice:
+def enrol(client, token) -> SealedTOTPDevice:
     response = post(client, "/api/v1/otp/devices", {}, token)
     assert response.status_code == 201, response.content
-    return TOTPDevice.objects.get(pk=response.json()["id"])
+    return SealedTOTPDevice.objects.get(pk=response.json()["id"])
 
 
 # --- Tokens ---------------------------------------------------------------------------------------
 
 
 def test_a_password_gives_a_token_and_says_a_second_factor_is_needed(client, person, settings):
-    settings.OTP_REQUIRED = True
+    settings.TWO_FACTOR_REQUIRED = "all"
     response = login(client)
     assert response.status_code == 201
     body = response.json()
@@ -60,12 +60,12 @@ def test_a_password_gives_a_token_and_says_a_second_factor_is_needed(client, per
 def test_without_otp_required_a_person_without_device_needs_no_second_factor(
     client, person, settings
 ):
-    settings.OTP_REQUIRED = False
+    settings.TWO_FACTOR_REQUIRED = "none"
     assert login(client).json()["second_factor_required"] is False
 
 
 def test_an_enrolled_person_always_needs_the_second_factor(client, device, settings):
-    settings.OTP_REQUIRED = False
+    settings.TWO_FACTOR_REQUIRED = "none"
     body = login(client).json()
     assert body["second_factor_required"] is True
     assert body["enrolled"] is True
@@ -166,7 +166,7 @@ def test_a_new_device_comes_with_its_provisioning_uri_and_qr_code(client, person
     response = post(client, "/api/v1/otp/devices", {"name": "Work phone"}, api_token)
     assert response.status_code == 201
     body = response.json()
-    device = TOTPDevice.objects.get(pk=body["id"])
+    device = SealedTOTPDevice.objects.get(pk=body["id"])
     assert device.confirmed is False
     assert device.name == "Work phone"
     uri = urlsplit(body["provisioning_uri"])
@@ -193,12 +193,12 @@ def test_confirming_with_the_first_code_makes_the_device_usable_and_verifies_the
     assert post(client, "/api/v1/otp/verify", {"token": code_for(device)}, api_token).json() == {
         "status": False
     }  # not usable before it is confirmed
-    TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0)
+    SealedTOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0)
     response = post(
         client, f"/api/v1/otp/devices/{device.pk}/confirm", {"token": code_for(device)}, api_token
     )
     assert response.json() == {"status": True}
-    assert TOTPDevice.objects.get(pk=device.pk).confirmed
+    assert SealedTOTPDevice.objects.get(pk=device.pk).confirmed
     assert UserToken.objects.get().is_verified
 
 
@@ -208,7 +208,7 @@ def test_confirming_with_a_wrong_code_fails(client, person, api_token):
         client, f"/api/v1/otp/devices/{device.pk}/confirm", {"token": wrong_code(device)}, api_token
     )
     assert response.json() == {"status": False}
-    assert not TOTPDevice.objects.get(pk=device.pk).confirmed
+    assert not SealedTOTPDevice.objects.get(pk=device.pk).confirmed
 
 
 def test_someone_elses_device_cannot_be_confirmed(client, person, api_token, django_user_model):
@@ -224,7 +224,7 @@ def test_someone_elses_device_cannot_be_confirmed(client, person, api_token, dja
 def test_a_new_enrolment_replaces_an_unfinished_one(client, person, api_token):
     first = enrol(client, api_token)
     second = enrol(client, api_token)
-    assert list(TOTPDevice.objects.values_list("pk", flat=True)) == [second.pk]
+    assert list(SealedTOTPDevice.objects.values_list("pk", flat=True)) == [second.pk]
     assert first.pk != second.pk
 
 
@@ -241,7 +241,7 @@ def test_adding_a_device_to_an_enrolled_person_needs_a_verified_token(client, de
 def test_secrets_never_appear_after_enrolment(client, person, api_token, caplog):
     caplog.set_level(logging.DEBUG)
     response = post(client, "/api/v1/otp/devices", {}, api_token)
-    device = TOTPDevice.objects.get(pk=response.json()["id"])
+    device = SealedTOTPDevice.objects.get(pk=response.json()["id"])
     secret = parse_qs(urlsplit(response.json()["provisioning_uri"]).query)["secret"][0]
     answers = [
         post(
@@ -256,9 +256,9 @@ def test_secrets_never_appear_after_enrolment(client, person, api_token, caplog)
     ]
     for answer in answers:
         assert secret not in answer.content.decode()
-        assert device.key not in answer.content.decode()
+        assert device.bin_key.hex() not in answer.content.decode()
     assert answers[1].json()[0].keys() == {"id", "name", "confirmed", "created_at", "last_used_at"}
-    for secret_form in (secret, device.key, api_token):
+    for secret_form in (secret, device.bin_key.hex(), api_token):
         assert secret_form not in caplog.text
 
 
@@ -281,7 +281,7 @@ def test_verify_refuses_a_wrong_code(client, device, api_token):
 def test_a_replayed_code_is_refused(client, device, api_token):
     code = code_for(device)
     assert post(client, "/api/v1/otp/verify", {"token": code}, api_token).json()["status"]
-    TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0)
+    SealedTOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0)
     assert post(client, "/api/v1/otp/verify", {"token": code}, api_token).json() == {
         "status": False
     }
@@ -291,7 +291,7 @@ def test_check_answers_like_verify(client, device, api_token):
     code = code_for(device)
     response = client.get(f"/api/v1/otp/check/{code}", headers=bearer(api_token))
     assert response.json() == {"status": True}
-    TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_timestamp=None)
+    SealedTOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_timestamp=None)
     assert client.get(f"/api/v1/otp/check/{code}", headers=bearer(api_token)).json() == {
         "status": False
     }
@@ -326,9 +326,9 @@ def test_throttled_verification_is_429_and_hides_whether_the_code_was_right(
 
 
 def test_throttling_backs_off_exponentially(client, device, api_token, settings):
-    settings.OTP_TOTP_THROTTLE_FACTOR = 10
+    settings.OTP_THROTTLE_FACTOR = 10
     for failures in range(1, 4):
-        TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_timestamp=None)
+        SealedTOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_timestamp=None)
         post(client, "/api/v1/otp/verify", {"token": wrong_code(device)}, api_token)
         response = post(client, "/api/v1/otp/verify", {"token": code_for(device)}, api_token)
         assert_problem(response, 429)
@@ -346,37 +346,45 @@ def verify(client, code, token):
     return post(client, "/api/v1/otp/verify", {"token": code}, token)
 
 
-def test_verify_takes_two_statements(client, device, api_token, django_user_model):
-    # Someone else's verifications first, so this connection has prepared the statements.
-    other = make_device(django_user_model.objects.create_user("bob", password=PASSWORD))
-    other_token = login(client, username="bob").json()["token"]
-    verify(client, code_for(other), other_token)
-    verify(client, code_for(other, steps=1), other_token)
-
+def test_verify_reads_once_and_writes_only_what_changed(client, device, api_token):
     # The token and devices in one read; the code accepted and the token marked in one write.
     first = executed(lambda: verify(client, code_for(device), api_token))
-    assert len(first) == 2, first
-    assert all(sql.startswith("EXECUTE twofactor_") for sql in first)
-    # With a verified token: the read and the conditional UPDATE.
+    assert [sql.split()[0] for sql in first] == ["SELECT", "WITH"], first
+    assert "twofactor_sealedtotpdevice" in first[0]
+    assert "accounts_usertoken" in first[0]
+    # With a verified token: the same (the write renews its re-authentication window).
     again = executed(lambda: verify(client, code_for(device, steps=1), api_token))
-    assert len(again) == 2, again
-    # A wrong code: the read and one failure count.
+    assert [sql.split()[0] for sql in again] == ["SELECT", "WITH"], again
+    # A wrong code: the read, the device's failure count, the account's (and whether it locks).
     failed = executed(lambda: verify(client, wrong_code(device), api_token))
-    assert len(failed) == 2, failed
+    assert [sql.split()[0] for sql in failed][:2] == ["SELECT", "UPDATE"], failed
+    account = [sql for sql in failed[2:] if "SAVEPOINT" not in sql]
+    assert all("twofactor_secondfactorlock" in sql for sql in account), failed
 
 
-@pytest.mark.django_db(transaction=True)
-def test_statements_are_prepared_once_per_connection(client, device, api_token):
-    connection.close()  # a new server session, as after CONN_MAX_AGE
-    first = executed(lambda: verify(client, code_for(device), api_token))
-    assert [sql.split(" AS ")[0] for sql in first if sql.startswith("PREPARE")] == [
-        "PREPARE twofactor_bearer_with_totp_devices",
-        "PREPARE twofactor_accept_totp_step_and_mark_verified",
-    ]
-    again = executed(lambda: verify(client, code_for(device, steps=1), api_token))
-    assert [sql.split(" ")[0] for sql in again] == ["EXECUTE", "PREPARE", "EXECUTE"]
-    last = executed(lambda: verify(client, wrong_code(device), api_token))
-    assert not any(sql.startswith("PREPARE") for sql in last)
+def test_verify_unseals_each_key_once(client, device, api_token, monkeypatch):
+    """Decrypting is the one cost sealing adds to the verify path: once per device checked."""
+    from apps.twofactor import sealing
+
+    code = code_for(device)  # the phone's side, before counting the server's
+    unseal, unsealed = sealing.unseal, []
+
+    def counting_unseal(sealed: str) -> bytes:
+        unsealed.append(sealed)
+        return unseal(sealed)
+
+    monkeypatch.setattr(sealing, "unseal", counting_unseal)
+    assert verify(client, code, api_token).json() == {"status": True}
+    assert unsealed == [device.sealed_key]
+
+
+def test_verify_keeps_no_state_on_the_connection(client, device, api_token):
+    """Nothing prepared, nothing remembered per server session: PgBouncer in transaction mode
+    may hand every statement another server connection."""
+    statements = executed(lambda: verify(client, code_for(device), api_token))
+    statements += executed(lambda: verify(client, wrong_code(device), api_token))
+    assert not [sql for sql in statements if sql.split()[0] in ("PREPARE", "EXECUTE")]
+    assert not [name for name in vars(connection) if "twofactor" in name]
 
 
 def test_a_person_without_a_device_gets_false(client, person, api_token):
@@ -438,12 +446,37 @@ def test_the_schema_lists_the_mobile_api(client):
     schema = client.get("/api/schema/", headers={"Accept": "application/json"}).content.decode()
     for path in (
         "/api/v1/auth/token",
+        "/api/v1/auth/reauthenticate",
         "/api/v1/otp/devices",
+        "/api/v1/otp/devices/{device_id}",
         "/api/v1/otp/devices/{device_id}/confirm",
+        "/api/v1/otp/backup-codes",
         "/api/v1/otp/verify",
         "/api/v1/otp/check/{token}",
     ):
         assert re.search(re.escape(path) + r"[\"':]", schema), path
+
+
+# Each call that changes factors, and what its 403 can be: the schema says so.
+SCHEMA_403 = {
+    ("/api/v1/otp/devices", "post"): ["reauthentication-required"],
+    ("/api/v1/otp/devices/{device_id}", "delete"): [
+        "reauthentication-required",
+        "enrolment-required",
+    ],
+    ("/api/v1/otp/devices/{device_id}/confirm", "post"): ["reauthentication-required"],
+    ("/api/v1/otp/backup-codes", "post"): ["reauthentication-required", "enrolment-required"],
+    ("/api/v1/otp/verify", "post"): ["enrolment-required", "second-factor-locked"],
+    ("/api/v1/auth/reauthenticate", "post"): ["second-factor-locked"],
+}
+
+
+@pytest.mark.parametrize(("path", "method"), SCHEMA_403, ids=[" ".join(k) for k in SCHEMA_403])
+def test_the_schema_documents_each_403_kind(client, path, method):
+    schema = client.get("/api/schema/", headers={"Accept": "application/json"}).json()
+    described = schema["paths"][path][method]["responses"]["403"]["description"]
+    for kind in SCHEMA_403[(path, method)]:
+        assert kind in described, (path, method, kind)
 
 
 @pytest.mark.parametrize("token", ["%20705866", "%09705866", "705866%20", "70%0A5866", "7058 66-"])

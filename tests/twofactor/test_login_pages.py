@@ -41,7 +41,7 @@ def test_the_login_page_is_a_plain_form(client):
 
 
 def test_without_a_device_the_password_logs_in(client, person, settings):
-    settings.OTP_REQUIRED = False
+    settings.TWO_FACTOR_REQUIRED = "none"
     response = submit_password(client)
     assert response.status_code == 302
     assert response["Location"] == "/account/two-factor/"
@@ -49,7 +49,7 @@ def test_without_a_device_the_password_logs_in(client, person, settings):
 
 
 def test_without_a_device_but_otp_required_the_person_is_sent_to_enrol(client, person, settings):
-    settings.OTP_REQUIRED = True
+    settings.TWO_FACTOR_REQUIRED = "all"
     response = submit_password(client, next_url="/account/two-factor/backup-codes/")
     assert response.status_code == 302
     assert response["Location"].startswith("/account/two-factor/add/")
@@ -167,13 +167,13 @@ def test_the_pages_send_an_unverified_session_to_the_code_step(client, device):
 
 
 def test_next_never_leaves_the_site(client, person, settings):
-    settings.OTP_REQUIRED = False
+    settings.TWO_FACTOR_REQUIRED = "none"
     response = submit_password(client, next_url="https://evil.example/")
     assert response["Location"] == "/account/two-factor/"
 
 
 def test_logging_out(client, person, settings):
-    settings.OTP_REQUIRED = False
+    settings.TWO_FACTOR_REQUIRED = "none"
     submit_password(client)
     assert client.get("/account/logout/").status_code == 405  # GET must not log out
     response = client.post("/account/logout/")
@@ -188,7 +188,7 @@ def test_anonymous_visitors_are_sent_to_the_login(client):
 
 
 def test_the_code_step_sends_a_person_without_devices_on(client, person, settings):
-    settings.OTP_REQUIRED = False
+    settings.TWO_FACTOR_REQUIRED = "none"
     submit_password(client)
     response = client.get("/account/login/code/?next=/account/two-factor/")
     assert response.status_code == 302

@@ -80,7 +80,7 @@ def site():
     """The project under gunicorn on localhost, its WebAuthn origin set to match."""
     port = free_port()
     env = project_env(
-        OTP_REQUIRED="false",
+        TWO_FACTOR_REQUIRED="none",
         WEBAUTHN_RP_ID="localhost",
         WEBAUTHN_ORIGINS=f"http://localhost:{port}",
     )

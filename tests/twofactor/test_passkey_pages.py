@@ -12,7 +12,13 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from apps.twofactor.models import Passkey
 
 from .authenticator import SoftAuthenticator
-from .conftest import PASSWORD, make_backup_codes, make_device, make_person
+from .conftest import (
+    PASSWORD,
+    make_backup_codes,
+    make_device,
+    make_person,
+    mark_reauthenticated,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +46,15 @@ def verified_login(client, passkey, authenticator):
     assert sign_in(client, authenticator).status_code == 302
 
 
+def log_in(client, person) -> None:
+    """Logged in with the password just now: the re-authentication window that adding a passkey
+    needs is open."""
+    client.force_login(person)
+    session = client.session
+    mark_reauthenticated(session)
+    session.save()
+
+
 def verified_device(client):
     return client.session.get(DEVICE_ID_SESSION_KEY)
 
@@ -52,7 +67,7 @@ def authenticator() -> SoftAuthenticator:
 @pytest.fixture
 def passkey(client, person, authenticator) -> Passkey:
     """The person's passkey, added on the two-factor page; the client is then logged out."""
-    client.force_login(person)
+    log_in(client, person)
     assert add_passkey(client, authenticator).status_code == 302
     client.logout()
     return Passkey.objects.get(user=person)
@@ -62,7 +77,7 @@ def passkey(client, person, authenticator) -> Passkey:
 
 
 def test_the_two_factor_page_offers_add_a_passkey_with_no_inline_script(client, person):
-    client.force_login(person)
+    log_in(client, person)
     html = client.get("/account/two-factor/").content.decode()
     assert ">Add a passkey</button>" in html
     assert 'data-options-url="/account/two-factor/passkeys/options/"' in html
@@ -72,7 +87,7 @@ def test_the_two_factor_page_offers_add_a_passkey_with_no_inline_script(client, 
 
 
 def test_adding_a_passkey_lists_it_and_verifies_the_session(client, person, authenticator):
-    client.force_login(person)
+    log_in(client, person)
     response = add_passkey(client, authenticator, name="Work laptop")
 
     assert response.status_code == 302
@@ -87,7 +102,7 @@ def test_adding_a_passkey_lists_it_and_verifies_the_session(client, person, auth
 
 
 def test_a_refused_passkey_is_a_400_page_and_nothing_is_added(client, person, authenticator):
-    client.force_login(person)
+    log_in(client, person)
     request = options(client, "/account/two-factor/passkeys/options/")
     answer = json.dumps(authenticator.create(request, origin="https://evil.example"))
     response = client.post("/account/two-factor/passkeys/", {"name": "X", "passkey": answer})
@@ -99,10 +114,10 @@ def test_a_refused_passkey_is_a_400_page_and_nothing_is_added(client, person, au
 def test_a_challenge_belongs_to_the_session_that_asked(client, person, authenticator):
     from django.test import Client
 
-    client.force_login(person)
+    log_in(client, person)
     request = options(client, "/account/two-factor/passkeys/options/")
     other = Client()
-    other.force_login(person)
+    log_in(other, person)
     answer = json.dumps(authenticator.create(request))
     response = other.post("/account/two-factor/passkeys/", {"passkey": answer})
     assert response.status_code == 400
@@ -110,9 +125,23 @@ def test_a_challenge_belongs_to_the_session_that_asked(client, person, authentic
 
 
 def test_an_empty_answer_is_refused(client, person):
-    client.force_login(person)
+    log_in(client, person)
     for body in ({}, {"passkey": "not json"}, {"passkey": "[]"}):
         assert client.post("/account/two-factor/passkeys/", body).status_code == 400
+    assert not Passkey.objects.exists()
+
+
+def test_outside_the_reauthentication_window_adding_a_passkey_asks_to_confirm(client, person):
+    client.force_login(person)  # no password or code entered in this session
+    html = client.get("/account/two-factor/").content.decode()
+    assert ">Add a passkey</button>" not in html
+    assert "Confirm it\u2019s you to add a passkey" in html
+    assert 'href="/account/reauthenticate/?next=' in html
+    refused = client.post("/account/two-factor/passkeys/options/")
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": "Confirm it is you first."}
+    response = client.post("/account/two-factor/passkeys/", {"passkey": "{}"})
+    assert response["Location"].startswith("/account/reauthenticate/")
     assert not Passkey.objects.exists()
 
 
@@ -178,9 +207,9 @@ def test_removing_without_a_second_factor_changes_nothing(client, passkey, authe
 
 
 def test_a_passkey_can_be_removed_with_a_code(client, passkey, person, settings):
-    settings.OTP_STATIC_THROTTLE_FACTOR = 0
+    settings.OTP_THROTTLE_FACTOR = 0
     make_backup_codes(person, ["abcd2345"])
-    client.force_login(person)
+    log_in(client, person)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = passkey.persistent_id
     session.save()
@@ -216,7 +245,7 @@ def test_a_passkey_signs_in_without_a_password_as_both_factors(client, passkey, 
 
 def test_a_passkey_without_user_verification_cannot_sign_in_alone(client, person):
     authenticator = SoftAuthenticator(user_verification=False)
-    client.force_login(person)
+    log_in(client, person)
     add_passkey(client, authenticator)
     client.logout()
 

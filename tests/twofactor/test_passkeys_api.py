@@ -152,6 +152,7 @@ def test_a_registration_for_another_site_is_refused(client, person, authenticato
 
 
 def test_an_expired_registration_challenge_is_refused(client, person, authenticator, settings):
+    settings.TWO_FACTOR_REAUTH_SECONDS = 2 * settings.WEBAUTHN_CHALLENGE_SECONDS  # still open
     token = new_token(person)
     with time_machine.travel(timezone.now(), tick=False) as traveller:
         options = post(client, f"{API}/register/options", token=token).json()
@@ -285,7 +286,7 @@ def test_an_assertion_for_another_rp_id_is_refused(client, passkey, authenticato
 def test_a_lower_sign_counter_is_refused_and_logged_as_a_possible_clone(
     client, passkey, authenticator, log_lines, settings
 ):
-    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    settings.OTP_THROTTLE_FACTOR = 0
     token = new_token(passkey.user)
     answer = authenticator.get(second_factor_options(client, token), counter=5)
     assert post(client, f"{API}/authenticate", answer, token).status_code == 200
@@ -360,7 +361,7 @@ def test_failed_assertions_are_throttled_like_wrong_codes(client, passkey, authe
 
 
 def test_a_right_assertion_resets_the_failures(client, passkey, authenticator, settings):
-    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    settings.OTP_THROTTLE_FACTOR = 0
     token = new_token(passkey.user)
     wrong = authenticator.get(second_factor_options(client, token), rp_id="evil.example")
     post(client, f"{API}/authenticate", wrong, token)
@@ -398,7 +399,7 @@ def test_a_passwordless_sign_in_is_answered_once(client, passkey, authenticator)
 def test_a_passkey_registered_without_user_verification_is_only_a_second_factor(
     client, person, settings
 ):
-    settings.OTP_TOTP_THROTTLE_FACTOR = 0  # the refusal counts as a failure
+    settings.OTP_THROTTLE_FACTOR = 0  # the refusal counts as a failure
     authenticator = SoftAuthenticator(user_verification=False)
     passkey = register(client, new_token(person), authenticator)
     assert passkey.passwordless is False

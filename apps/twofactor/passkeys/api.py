@@ -12,16 +12,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.tokens import (
-    SecondFactorVerified,
-    UserTokenAuthentication,
-    UserTokenScheme,
-    issue_user_token,
-)
+from apps.accounts.tokens import UserTokenAuthentication, UserTokenScheme, issue_user_token
 from apps.core.openapi import problem_responses
 from apps.core.problems import Problem
 
-from ..api import THROTTLED_DETAIL, EnrolmentAllowed
+from ..permissions import (
+    EnrolledIfRequired,
+    EnrolmentAllowed,
+    RecentlyReauthenticated,
+    SecondFactorVerified,
+)
+from ..problems import THROTTLED_DETAIL
 from ..serializers import IssuedTokenSerializer, StatusSerializer
 from ..verification import mark_token_verified
 from . import authentication, registration, selectors, services
@@ -65,18 +66,29 @@ def _valid(serializer_class, data) -> dict:
     return dict(data)
 
 
+# What a 403 on adding or removing a passkey can be.
+REAUTH_403 = (
+    "Not allowed: a token no code verified yet (once the person has a second factor), or `type` "
+    "…/reauthentication-required (POST auth/reauthenticate first)."
+)
+
+
 class RegisterOptionsView(APIView):
     authentication_classes = [UserTokenAuthentication]
-    permission_classes = [IsAuthenticated, EnrolmentAllowed]
+    permission_classes = [IsAuthenticated, EnrolmentAllowed, RecentlyReauthenticated]
 
     @extend_schema(
         operation_id="passkeys_register_options",
         summary="Start registering a passkey",
         description="Options for `navigator.credentials.create()` (or the platform's passkey "
         "API), with a challenge bound to this token, answerable once within "
-        "WEBAUTHN_CHALLENGE_SECONDS. Needs a verified token once the person has a second factor.",
+        "WEBAUTHN_CHALLENGE_SECONDS. Needs a verified token once the person has a second factor, "
+        "and a recent password or code with it.",
         request=None,
-        responses={200: PublicKeyCredentialCreationOptionsJSON, **problem_responses(401, 403)},
+        responses={
+            200: PublicKeyCredentialCreationOptionsJSON,
+            **problem_responses(401, 403, s403=REAUTH_403),
+        },
     )
     def post(self, request: Request) -> Response:
         binding = token_binding(request.auth)
@@ -85,7 +97,7 @@ class RegisterOptionsView(APIView):
 
 class RegisterView(APIView):
     authentication_classes = [UserTokenAuthentication]
-    permission_classes = [IsAuthenticated, EnrolmentAllowed]
+    permission_classes = [IsAuthenticated, EnrolmentAllowed, RecentlyReauthenticated]
 
     @extend_schema(
         operation_id="passkeys_register",
@@ -97,7 +109,7 @@ class RegisterView(APIView):
         request=RegistrationResponseJSON,
         responses={
             201: PasskeySerializer,
-            **problem_responses(400, 401, 403, 415, s400=REFUSED),
+            **problem_responses(400, 401, 403, 415, s400=REFUSED, s403=REAUTH_403),
         },
     )
     def post(self, request: Request) -> Response:
@@ -200,16 +212,24 @@ class PasskeysView(APIView):
 
 class PasskeyView(APIView):
     authentication_classes = [UserTokenAuthentication]
-    permission_classes = [IsAuthenticated, SecondFactorVerified]
+    permission_classes = [
+        IsAuthenticated,
+        EnrolledIfRequired,
+        SecondFactorVerified,
+        RecentlyReauthenticated,
+    ]
 
     @extend_schema(
         operation_id="passkeys_destroy",
         summary="Remove a passkey",
-        description="Its assertions are refused from now on. Needs a verified token.",
+        description="Its assertions are refused from now on. Needs a verified token and a recent "
+        "password or code with it.",
         request=None,
         responses={
             204: OpenApiResponse(description="Removed."),
-            **problem_responses(401, 403, 404),
+            **problem_responses(
+                401, 403, 404, s403=REAUTH_403 + " Or `type` …/enrolment-required."
+            ),
         },
     )
     def delete(self, request: Request, passkey_id: int) -> Response:

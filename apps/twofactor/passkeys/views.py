@@ -17,11 +17,17 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import devices_for_user
 from django_otp import login as otp_login
 
+from .. import reauth
 from ..forms import LoginForm
 from ..models import Passkey
 from ..selectors import has_code_factor
 from ..views import _next_url as next_url  # the pages' one rule for where to go next
-from ..views import code_step_user, render_overview, second_factor_checked
+from ..views import (
+    code_step_user,
+    reauthentication_required,
+    render_overview,
+    second_factor_checked,
+)
 from . import authentication, registration, selectors, services
 from .challenges import session_binding
 from .forms import (
@@ -48,7 +54,10 @@ def _no_second_step() -> JsonResponse:
 @require_POST
 @second_factor_checked
 def register_options_view(request: HttpRequest) -> JsonResponse:
-    """Options for "Add a passkey"."""
+    """Options for "Add a passkey", within the re-authentication window (the two-factor page
+    offers "Confirm it's you" instead of the button outside it)."""
+    if not reauth.session_is_recent(request):
+        return JsonResponse({"detail": "Confirm it is you first."}, status=403)
     binding = session_binding(request.session)
     return JsonResponse(registration.registration_options(user=request.user, binding=binding))
 
@@ -101,6 +110,7 @@ def sign_in_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_POST
 @second_factor_checked
+@reauthentication_required
 def add_passkey_view(request: HttpRequest) -> HttpResponse:
     """ "Add a passkey": keep the browser's new passkey, under the name given."""
     form = AddPasskeyForm(request.POST, binding=session_binding(request.session), user=request.user)
