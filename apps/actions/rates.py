@@ -48,7 +48,8 @@ POLICY = "client"
 
 # Accept a call when fewer than the limit were accepted in the last window; KEYS[1] holds the
 # accepted calls' times (µs, Redis' own clock) in a sorted set. ARGV: limit, window (µs), cost,
-# a unique member suffix. Returns {accepted (0/1), remaining, µs until a call leaves the window}.
+# a unique member suffix. Returns {accepted (0/1), remaining, µs until a call leaves the window,
+# Redis' clock when the call was counted (µs)}.
 TAKE = """
 local key, limit, window, cost = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local t = redis.call('TIME')
@@ -58,13 +59,13 @@ local count = redis.call('ZCARD', key)
 local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]
 local reset = oldest and (tonumber(oldest) + window - now) or window
 if count + cost > limit then
-    return {0, limit - count, reset}
+    return {0, limit - count, reset, now}
 end
 for i = 1, cost do
     redis.call('ZADD', key, now, ARGV[4] .. ':' .. i)
 end
 redis.call('PEXPIRE', key, math.ceil(window / 1000))
-return {1, limit - count - cost, reset}
+return {1, limit - count - cost, reset, now}
 """
 
 
@@ -129,7 +130,7 @@ def take(*, client_id: int, rate: Rate, cost: int = 1) -> Allowance:
     store = _redis_store()
     if store is not None and not redis_breaker().is_open():
         try:
-            accepted, remaining, reset_us = store.take(client_id=client_id, rate=rate, cost=cost)
+            accepted, remaining, reset_us, _ = store.take(client_id=client_id, rate=rate, cost=cost)
         except CACHE_ERRORS as exc:
             redis_breaker().trip(exc)
         else:
@@ -156,12 +157,14 @@ class RedisRates:
         self.make_key = cache.make_key
         self.script = self.client.register_script(TAKE)
 
-    def take(self, *, client_id: int, rate: Rate, cost: int) -> tuple[int, int, int]:
-        accepted, remaining, reset = self.script(
+    def take(self, *, client_id: int, rate: Rate, cost: int) -> tuple[int, int, int, int]:
+        """(accepted 0/1, calls remaining, µs until one leaves the window, Redis' clock in µs
+        when the call was counted)."""
+        accepted, remaining, reset, at = self.script(
             keys=[self.make_key(f"ratelimit:{client_id}")],
             args=[rate.limit, rate.period * 1_000_000, cost, secrets.token_hex(8)],
         )
-        return int(accepted), int(remaining), int(reset)
+        return int(accepted), int(remaining), int(reset), int(at)
 
 
 @functools.cache
