@@ -109,6 +109,9 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",  # before whitenoise, so static files carry the policy too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Pages in the language of Accept-Language (LANGUAGES); API_MIDDLEWARE has none: the API
+    # answers machines, in English.
+    "apps.core.languages.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -158,6 +161,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# The languages of the pages and mails, chosen by the browser's Accept-Language; each but English
+# has a catalogue in locale/<code>/LC_MESSAGES/django.po (README "Languages").
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True

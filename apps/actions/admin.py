@@ -6,15 +6,16 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .clients import assign_new_key, forget_api_client, revoke_api_client
 from .models import ApiClient
 from .registry import registry
 
-CACHE_UNREACHABLE = (
-    "The cache could not be reached to drop {name}'s cached key: the change applies within "
-    "{seconds} seconds of the cache answering again."
+CACHE_UNREACHABLE = _(
+    "The cache could not be reached to drop %(name)s's cached key: the change applies within "
+    "%(seconds)s seconds of the cache answering again."
 )
 
 
@@ -23,7 +24,8 @@ class ApiClientForm(forms.ModelForm):
         choices=(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Leave all unticked to allow every module.",
+        label=_("Allowed modules"),
+        help_text=_("Leave all unticked to allow every module."),
     )
 
     class Meta:
@@ -91,7 +93,7 @@ class ApiClientAdmin(admin.ModelAdmin):
                 self.warn_cache_unreachable(request, client)
         super().delete_queryset(request, queryset)
 
-    @admin.action(description="Revoke the selected clients' keys")
+    @admin.action(description=_("Revoke the selected clients' keys"))
     def revoke(self, request, queryset) -> None:
         revoked = 0
         for client in queryset.filter(is_active=True):
@@ -104,5 +106,8 @@ class ApiClientAdmin(admin.ModelAdmin):
         self.message_user(request, message % {"count": revoked}, messages.SUCCESS)
 
     def warn_cache_unreachable(self, request, client: ApiClient) -> None:
-        message = CACHE_UNREACHABLE.format(name=client.name, seconds=settings.API_KEY_CACHE_SECONDS)
+        message = CACHE_UNREACHABLE % {
+            "name": client.name,
+            "seconds": settings.API_KEY_CACHE_SECONDS,
+        }
         self.message_user(request, message, messages.WARNING)

@@ -12,6 +12,7 @@ from django.core.cache import caches
 from django.db import connections
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -138,21 +139,21 @@ def _error_page(
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    return _error(request, 400, "The request could not be understood.")
+    return _error(request, 400, _("The request could not be understood."))
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
-    return _error(request, 403, "You are not allowed to do this.")
+    return _error(request, 403, _("You are not allowed to do this."))
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """Django's CSRF refusal as the project's 403 (its own page has inline style, which the CSP
     refuses)."""
-    return _error(request, 403, "The form was too old or came from elsewhere: reload the page.")
+    return _error(request, 403, _("The form was too old or came from elsewhere: reload the page."))
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    return _error(request, 404, "There is nothing at this address.")
+    return _error(request, 404, _("There is nothing at this address."))
 
 
 def server_error_page(request: HttpRequest) -> HttpResponse:

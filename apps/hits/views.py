@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.json import dumps
+from apps.core.languages import language_neutral
 from apps.core.problems import problem
 
 from .services import ROOT_COUNTER, count_hit
@@ -23,6 +24,7 @@ ANSWER_HEADERS = (("Cache-Control", "no-store"), ("Vary", "Accept"))
 
 
 @csrf_exempt  # so that a POST gets the 405 problem below, not the CSRF failure page
+@language_neutral  # `Hits: N` in every language, as the original answered
 def root(request: HttpRequest) -> HttpResponse:
     """Only GET counts: a HEAD or a POST must not add a hit."""
     if request.method != "GET":

@@ -21,6 +21,7 @@ class HitsRoute(FastRoute):
     does_nothing = {
         "whitenoise.middleware.WhiteNoiseMiddleware": "it serves /static/ only",
         "django.contrib.sessions.middleware.SessionMiddleware": "/ reads no session",
+        "apps.core.languages.LocaleMiddleware": "/ answers in no language (language_neutral)",
         "django.middleware.csrf.CsrfViewMiddleware": "/ is a GET, and exempt",
         "django.contrib.auth.middleware.AuthenticationMiddleware": "/ reads no user",
         "django_otp.middleware.OTPMiddleware": "/ reads no user",

@@ -10,7 +10,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.translation import ngettext
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django_otp.conf import settings as otp_settings
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice as PlainTOTPDevice
@@ -39,7 +40,9 @@ class PersonWithSecondFactorAdmin(PersonAdmin):
     actions = ["reset_second_factor", "unlock_second_factor"]
 
     @admin.action(
-        description="Reset two-factor authentication (remove devices, backup codes and tokens)",
+        description=gettext_lazy(
+            "Reset two-factor authentication (remove devices, backup codes and tokens)"
+        ),
         permissions=["change"],
     )
     def reset_second_factor(self, request, queryset):
@@ -67,7 +70,8 @@ class PersonWithSecondFactorAdmin(PersonAdmin):
         self.message_user(request, message % {"count": people}, messages.SUCCESS)
 
     @admin.action(
-        description="Unlock the second factor (after too many wrong codes)", permissions=["change"]
+        description=gettext_lazy("Unlock the second factor (after too many wrong codes)"),
+        permissions=["change"],
     )
     def unlock_second_factor(self, request, queryset):
         unlock_people(self, request, queryset)
@@ -77,7 +81,7 @@ def unlock_people(model_admin: admin.ModelAdmin, request, people) -> None:
     unlocked = 0
     for user in people:
         if services.unlock_second_factor(user=user):
-            model_admin.log_change(request, user, "Unlocked the second factor.")
+            model_admin.log_change(request, user, _("Unlocked the second factor."))
             unlocked += 1
     message = ngettext(
         "Second factor unlocked for %(count)d person.",
@@ -99,10 +103,10 @@ class SealedTOTPDeviceAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
     readonly_fields = ["created_at", "last_used_at", "drift", "last_t", *THROTTLING_FIELDS]
     fieldsets = [
-        ("Identity", {"fields": ["user", "name", "confirmed"]}),
-        ("Timestamps", {"fields": ["created_at", "last_used_at"]}),
-        ("Configuration", {"fields": ["step", "t0", "digits", "tolerance"]}),
-        ("State", {"fields": ["drift", "last_t", *THROTTLING_FIELDS]}),
+        (gettext_lazy("Identity"), {"fields": ["user", "name", "confirmed"]}),
+        (gettext_lazy("Timestamps"), {"fields": ["created_at", "last_used_at"]}),
+        (gettext_lazy("Configuration"), {"fields": ["step", "t0", "digits", "tolerance"]}),
+        (gettext_lazy("State"), {"fields": ["drift", "last_t", *THROTTLING_FIELDS]}),
     ]
     radio_fields = {"digits": admin.HORIZONTAL}
 
@@ -111,10 +115,10 @@ class SealedTOTPDeviceAdmin(admin.ModelAdmin):
             return self.list_display
         return [*self.list_display, "qr_code_link"]
 
-    @admin.display(description="QR code")
+    @admin.display(description=gettext_lazy("QR code"))
     def qr_code_link(self, device: SealedTOTPDevice) -> str:
         url = reverse("admin:twofactor_sealedtotpdevice_config", args=[device.pk])
-        return format_html('<a href="{}">QR code</a>', url)
+        return format_html('<a href="{}">{}</a>', url, _("QR code"))
 
     def get_urls(self):
         config = self.admin_site.admin_view(self.config_view)
@@ -133,10 +137,14 @@ class SealedTOTPDeviceAdmin(admin.ModelAdmin):
         uri = services.provisioning_uri(device=device)
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Scan to enrol: {device}",
+            "title": _("Scan to enrol: %(device)s") % {"device": device},
             "device": device,
             "opts": self.opts,
-            "qr_svg": qr_svg(uri, label=f"QR code to add {device.user} to an authenticator app"),
+            "qr_svg": qr_svg(
+                uri,
+                label=_("QR code to add %(person)s to an authenticator app")
+                % {"person": device.user},
+            ),
             "secret": services.grouped_secret(device=device),
         }
         return TemplateResponse(request, "twofactor/admin_device_qr.html", context)
@@ -156,7 +164,7 @@ class BackupCodeDeviceAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.display(description="codes left")
+    @admin.display(description=gettext_lazy("codes left"))
     def codes_left(self, device: BackupCodeDevice) -> int:
         return device.codes.count()
 
@@ -178,7 +186,7 @@ class SecondFactorLockAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Unlock their second factor", permissions=["view"])
+    @admin.action(description=gettext_lazy("Unlock their second factor"), permissions=["view"])
     def unlock(self, request, queryset):
         unlock_people(self, request, User.objects.filter(second_factor_lock__in=queryset))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_otp.models import Device
 
@@ -35,7 +36,7 @@ TOTP_WIDGET = forms.TextInput(
     }
 )
 
-WRONG_CODE = "That code is not valid. Check the time on your phone and try the newest code."
+WRONG_CODE = _("That code is not valid. Check the time on your phone and try the newest code.")
 
 
 def throttled_message(retry_after: int) -> str:
@@ -66,11 +67,16 @@ class Throttleable:
         second factor is locked; the page answers 403)."""
         if isinstance(exc, CodeThrottled):
             return self.refuse(exc.retry_after)
-        message = (
-            "Too many wrong codes in a row: this account's second factor is locked. Ask staff to "
-            "unlock it"
-        )
-        message += ", or use a backup code." if exc.backup_codes_allowed else "."
+        if exc.backup_codes_allowed:
+            message = _(
+                "Too many wrong codes in a row: this account's second factor is locked. Ask "
+                "staff to unlock it, or use a backup code."
+            )
+        else:
+            message = _(
+                "Too many wrong codes in a row: this account's second factor is locked. Ask "
+                "staff to unlock it."
+            )
         return forms.ValidationError(message, code="locked")
 
 
@@ -78,10 +84,14 @@ class LoginForm(Throttleable, forms.Form):
     """The first step of a login: username and password."""
 
     username = forms.CharField(
-        max_length=150, widget=forms.TextInput(attrs={"autocomplete": "username"})
+        label=_("Username"),
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "username"}),
     )
     password = forms.CharField(
-        strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
     def __init__(self, *args, request: HttpRequest, **kwargs):
@@ -101,7 +111,7 @@ class LoginForm(Throttleable, forms.Form):
             raise self.refuse(exc.retry_after) from None
         except services.InvalidCredentials:
             raise forms.ValidationError(
-                "That username and password do not match.", code="invalid_login"
+                _("That username and password do not match."), code="invalid_login"
             ) from None
         return data
 
@@ -110,7 +120,7 @@ class CodeForm(Throttleable, forms.Form):
     """A current second-factor code: a TOTP code or a backup code, checked against `user`."""
 
     code = forms.CharField(
-        label="Code from your authenticator app, or a backup code",
+        label=_("Code from your authenticator app, or a backup code"),
         max_length=32,
         widget=CODE_WIDGET,
     )
@@ -134,7 +144,9 @@ class CodeForm(Throttleable, forms.Form):
 class ConfirmDeviceForm(Throttleable, forms.Form):
     """The first code from a new authenticator, which confirms it."""
 
-    code = forms.CharField(label="6-digit code shown by the app", max_length=16, widget=TOTP_WIDGET)
+    code = forms.CharField(
+        label=_("6-digit code shown by the app"), max_length=16, widget=TOTP_WIDGET
+    )
 
     def __init__(self, *args, device: SealedTOTPDevice, **kwargs):
         super().__init__(*args, **kwargs)
@@ -155,7 +167,9 @@ class EnrolmentForm(forms.Form):
     """The first code from a new authenticator, whose key is not a device yet: a right code makes
     it one, confirmed (`form.device`). Not throttled: whoever sees this form sees the key."""
 
-    code = forms.CharField(label="6-digit code shown by the app", max_length=16, widget=TOTP_WIDGET)
+    code = forms.CharField(
+        label=_("6-digit code shown by the app"), max_length=16, widget=TOTP_WIDGET
+    )
 
     def __init__(self, *args, device: SealedTOTPDevice, **kwargs):
         super().__init__(*args, **kwargs)
@@ -180,7 +194,7 @@ class AdminLoginForm(Throttleable, AdminAuthenticationForm):
     """
 
     otp_token = forms.CharField(
-        label="Code from your authenticator app, or a backup code",
+        label=_("Code from your authenticator app, or a backup code"),
         max_length=32,
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
@@ -188,11 +202,11 @@ class AdminLoginForm(Throttleable, AdminAuthenticationForm):
 
     error_messages = {
         **AdminAuthenticationForm.error_messages,
-        "no_device": (
+        "no_device": _(
             "The admin needs a second factor. Log in at /account/login/ and add an "
             "authenticator app first."
         ),
-        "code_required": "Enter the code from your authenticator app, or a backup code.",
+        "code_required": _("Enter the code from your authenticator app, or a backup code."),
         "invalid_code": WRONG_CODE,
     }
 
@@ -236,12 +250,13 @@ class ReauthenticateForm(Throttleable, forms.Form):
     """
 
     password = forms.CharField(
+        label=_("Password"),
         required=False,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
     )
     code = forms.CharField(
-        label="Or a code from your authenticator app, or a backup code",
+        label=_("Or a code from your authenticator app, or a backup code"),
         required=False,
         max_length=32,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
@@ -257,7 +272,7 @@ class ReauthenticateForm(Throttleable, forms.Form):
         data = super().clean()
         password, code = data.get("password"), data.get("code")
         if not password and not code:
-            raise forms.ValidationError("Type your password or a code.", code="required")
+            raise forms.ValidationError(_("Type your password or a code."), code="required")
         try:
             confirmed = reauth.reauthenticate(
                 user=self.request.user, password=password, code=code, request=self.request
@@ -269,6 +284,6 @@ class ReauthenticateForm(Throttleable, forms.Form):
             return data
         if not confirmed:
             field = "code" if code else "password"
-            message = WRONG_CODE if code else "That password is not right."
+            message = WRONG_CODE if code else _("That password is not right.")
             self.add_error(field, forms.ValidationError(message, code="invalid"))
         return data

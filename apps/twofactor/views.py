@@ -24,6 +24,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
@@ -91,7 +92,7 @@ def _second_factor_guard(request: HttpRequest, *, enrolling: bool) -> HttpRespon
     if has_factor and not request.user.is_verified():
         return redirect_to_login(request.get_full_path(), reverse("twofactor:login-code"))
     if not has_factor and not enrolling and selectors.covered_by_policy(user=request.user):
-        messages.info(request, "This site needs a second factor: add an authenticator app.")
+        messages.info(request, _("This site needs a second factor: add an authenticator app."))
         return redirect(_with_next(reverse("twofactor:add"), request.get_full_path()))
     return None
 
@@ -165,7 +166,7 @@ def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpR
     auth_login(request, user)
     reauth.mark_session(request)  # the password was just entered
     if services.second_factor_required(user=user, enrolled=False):
-        messages.info(request, "This site needs a second factor: add an authenticator app.")
+        messages.info(request, _("This site needs a second factor: add an authenticator app."))
         _start_enrolment(request)
         return redirect(_with_next(reverse("twofactor:add"), next_url))
     return redirect(next_url)
@@ -181,7 +182,7 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
     if user is None:
         if request.user.is_authenticated:  # nothing to verify
             return redirect(_next_url(request))
-        messages.info(request, "Log in with your password first.")
+        messages.info(request, _("Log in with your password first."))
         return redirect(_with_next(reverse("twofactor:login"), _next_url(request)))
     code_form, passkey_form, form = second_factor_forms(request, user=user)
     if request.method == "POST" and form.is_valid():
@@ -260,7 +261,7 @@ def add_device_view(request: HttpRequest) -> HttpResponse:
         return redirect(_with_next(url, request.GET["next"]) if request.GET.get("next") else url)
     if pending is None:
         if request.method == "POST":  # a code for an enrolment that has ended (e.g. another tab)
-            messages.info(request, "That enrolment has ended: start again.")
+            messages.info(request, _("That enrolment has ended: start again."))
         return render(request, "twofactor/add_device.html", {"next": request.GET.get("next", "")})
     device = services.pending_totp_device(user=request.user, sealed_key=pending["sealed_key"])
     form = EnrolmentForm(request.POST or None, device=device)
@@ -278,7 +279,7 @@ def _start_enrolment(request: HttpRequest) -> None:
 def _device_added(request: HttpRequest, device) -> HttpResponse:
     otp_login(request, device)
     messages.success(
-        request, "Authenticator added. Now get backup codes, in case you lose your phone."
+        request, _("Authenticator added. Now get backup codes, in case you lose your phone.")
     )
     return redirect(_next_url(request))
 
@@ -290,7 +291,7 @@ def _enrolment_context(request: HttpRequest, device, *, form, action: str) -> di
         "form": form,
         "device": device,
         "action": action,
-        "qr_svg": qr_svg(uri, label="QR code to scan with your authenticator app"),
+        "qr_svg": qr_svg(uri, label=_("QR code to scan with your authenticator app")),
         "secret": services.grouped_secret(device=device),
         "issuer": settings.OTP_TOTP_ISSUER,
     }
@@ -331,7 +332,7 @@ def remove_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
         session_device = services.remove_totp_device(device=device)
         if session_device is not None:
             otp_login(request, session_device)
-        messages.success(request, f"Removed “{name}”.")
+        messages.success(request, _("Removed “%(name)s”.") % {"name": name})
         return redirect("twofactor:overview")
     return render(request, "twofactor/remove_device.html", {"device": device})
 

@@ -1,7 +1,8 @@
 // Passkeys on the account pages. A form marked data-passkey="create" or "get" asks its
 // data-options-url for WebAuthn options, lets the browser create or use a passkey, puts the
 // answer (JSON) in its hidden "passkey" field and submits: the server checks everything.
-// A static file, no inline script, so it runs under a Content-Security-Policy of 'self'.
+// A static file, no inline script, so it runs under a Content-Security-Policy of 'self'. What it
+// says comes from the status line's data attributes, which the page translates.
 (() => {
   "use strict";
 
@@ -69,27 +70,26 @@
     return answer.json();
   };
 
-  const say = (form, text) => {
+  // `what` names a data attribute of the status line: waiting, checking, cancelled or failed.
+  const say = (form, what) => {
     const status = form.querySelector("[data-passkey-status]");
-    if (status) status.textContent = text;
+    if (status) status.textContent = status.dataset[what] || "";
   };
 
   const usePasskey = async (form, button) => {
     button.disabled = true;
-    say(form, "Waiting for your passkey…");
+    say(form, "waiting");
     try {
       const options = await fetchOptions(form);
       const credential = form.dataset.passkey === "create"
         ? await navigator.credentials.create({ publicKey: creationOptions(options) })
         : await navigator.credentials.get({ publicKey: requestOptions(options) });
       form.querySelector("input[name=passkey]").value = JSON.stringify(credentialJSON(credential));
-      say(form, "Checking…");
+      say(form, "checking");
       form.submit();
     } catch (error) {
       button.disabled = false;
-      say(form, error && error.name === "NotAllowedError"
-        ? "No passkey was used (cancelled or timed out). Try again."
-        : "That did not work. Reload the page and try again.");
+      say(form, error && error.name === "NotAllowedError" ? "cancelled" : "failed");
     }
   };
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User, UserToken
 
@@ -32,7 +33,7 @@ class ChallengeRefused(PasskeyRefused):
     """The answer's challenge cannot be accepted: unknown here, used, or expired."""
 
     reason = "passkey-challenge-unknown"
-    message = "That passkey answer is for a challenge this server did not give you."
+    message = _("That passkey answer is for a challenge this server did not give you.")
 
 
 class ChallengeUnknown(ChallengeRefused):
@@ -41,12 +42,12 @@ class ChallengeUnknown(ChallengeRefused):
 
 class ChallengeUsed(ChallengeRefused):
     reason = "passkey-challenge-used"
-    message = "That passkey answer was already used. Try again."
+    message = _("That passkey answer was already used. Try again.")
 
 
 class ChallengeExpired(ChallengeRefused):
     reason = "passkey-challenge-expired"
-    message = "That passkey request has expired. Try again."
+    message = _("That passkey request has expired. Try again.")
 
 
 def session_binding(session: SessionBase) -> str:

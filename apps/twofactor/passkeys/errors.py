@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 
 class PasskeyRefused(Exception):
     """A registration or assertion that cannot be accepted."""
 
     reason = "passkey-invalid"
-    message = "That passkey answer could not be verified."
+    message = _("That passkey answer could not be verified.")
 
 
 class PasskeyInvalid(PasskeyRefused):
@@ -17,27 +19,27 @@ class PasskeyInvalid(PasskeyRefused):
 
 class PasskeyUnknown(PasskeyRefused):
     reason = "passkey-unknown"
-    message = "That passkey is not registered here."
+    message = _("That passkey is not registered here.")
 
 
 class AlreadyRegistered(PasskeyRefused):
     reason = "passkey-already-registered"
-    message = "That passkey is already registered."
+    message = _("That passkey is already registered.")
 
 
 class WrongOrigin(PasskeyRefused):
     reason = "passkey-wrong-origin"
-    message = "That passkey answer was made for another site."
+    message = _("That passkey answer was made for another site.")
 
 
 class WrongRpId(PasskeyRefused):
     reason = "passkey-wrong-rp-id"
-    message = "That passkey belongs to another site."
+    message = _("That passkey belongs to another site.")
 
 
 class UserVerificationRequired(PasskeyRefused):
     reason = "passkey-user-verification-required"
-    message = (
+    message = _(
         "Signing in without a password needs a passkey that checks it is you (a PIN, a "
         "fingerprint, a face). Log in with your password; this passkey works as a second step."
     )
@@ -45,7 +47,7 @@ class UserVerificationRequired(PasskeyRefused):
 
 class SignCountNotIncreased(PasskeyRefused):
     reason = "passkey-sign-count"
-    message = (
+    message = _(
         "That passkey's counter went back: it may have been copied. It was refused; if this "
         "keeps happening, remove the passkey and add it again."
     )

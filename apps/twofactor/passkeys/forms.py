@@ -8,6 +8,7 @@ import json
 
 from django import forms
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
 
@@ -19,8 +20,8 @@ from .errors import PasskeyRefused, PasskeyThrottled
 from .selectors import has_passkey
 
 ANSWER_MAX_LENGTH = 32_768  # far above any real answer; a bigger one is refused unread
-NAME_WIDGET = forms.TextInput(attrs={"autocomplete": "off", "placeholder": "e.g. Work laptop"})
-NO_ANSWER = "Your browser sent no passkey. Try again, or use another way to log in."
+NAME_WIDGET = forms.TextInput(attrs={"autocomplete": "off", "placeholder": _("e.g. Work laptop")})
+NO_ANSWER = _("Your browser sent no passkey. Try again, or use another way to log in.")
 
 
 class _PasskeyAnswerForm(Throttleable, forms.Form):
@@ -80,7 +81,7 @@ class AddPasskeyForm(_PasskeyAnswerForm):
     """A name and the browser's answer to the registration options."""
 
     name = forms.CharField(
-        label="Name of the new passkey", max_length=64, required=False, widget=NAME_WIDGET
+        label=_("Name of the new passkey"), max_length=64, required=False, widget=NAME_WIDGET
     )
     field_order = ["name", "passkey"]
 
@@ -105,7 +106,7 @@ class AddPasskeyForm(_PasskeyAnswerForm):
 
 
 class RenamePasskeyForm(forms.Form):
-    name = forms.CharField(label="New name", max_length=64, widget=NAME_WIDGET)
+    name = forms.CharField(label=_("New name"), max_length=64, widget=NAME_WIDGET)
 
 
 def second_factor_forms(

@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth import login as auth_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import devices_for_user
@@ -118,7 +119,7 @@ def add_passkey_view(request: HttpRequest) -> HttpResponse:
         return render_overview(request, add_passkey_form=form, status=400)
     if not request.user.is_verified():
         otp_login(request, form.passkey)  # a first factor added: this session has shown it
-    messages.success(request, f"Passkey “{form.passkey.name}” added.")
+    messages.success(request, _("Passkey “%(name)s” added.") % {"name": form.passkey.name})
     return redirect("twofactor:overview")
 
 
@@ -132,7 +133,7 @@ def rename_passkey_view(request: HttpRequest, passkey_id: int) -> HttpResponse:
     form = RenamePasskeyForm(request.POST or None, initial={"name": passkey.name})
     if request.method == "POST" and form.is_valid():
         services.rename_passkey(passkey=passkey, name=form.cleaned_data["name"])
-        messages.success(request, f"Renamed to “{passkey.name}”.")
+        messages.success(request, _("Renamed to “%(name)s”.") % {"name": passkey.name})
         return redirect("twofactor:overview")
     status = 400 if form.is_bound and form.errors else 200
     context = {"form": form, "passkey": passkey}
@@ -152,7 +153,7 @@ def remove_passkey_view(request: HttpRequest, passkey_id: int) -> HttpResponse:
         name, removed_pk = passkey.name, passkey.pk
         services.remove_passkey(passkey=passkey)
         _stay_verified(request, accepted_by=form.device, removed_pk=removed_pk)
-        messages.success(request, f"Removed “{name}”.")
+        messages.success(request, _("Removed “%(name)s”.") % {"name": name})
         return redirect("twofactor:overview")
     context = {
         "form": code_form,
