@@ -17,15 +17,15 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 TEST_DATABASE_URL_REPORTING ?= $(TEST_DATABASE_URL)_reporting
 PYTEST_ARGS ?=
 
-.PHONY: run test lint check-django services install install-dev migrate bench bench-grpc bench-login-flood clean protos
+.PHONY: run test lint check-django services install install-dev migrate messages compilemessages bench bench-grpc bench-login-flood clean protos
 
-run: install migrate
+run: install migrate compilemessages
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: export DATABASE_URL = $(TEST_DATABASE_URL)
 test: export REDIS_URL = $(TEST_REDIS_URL)
 test: export DATABASE_URL_REPORTING = $(TEST_DATABASE_URL_REPORTING)
-test: install-dev services lint check-django
+test: install-dev services lint check-django compilemessages
 	scripts/system-packages.sh nginx chromium pgbouncer redis-sentinel
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -76,6 +76,21 @@ bench-login-flood: install-dev
 # .proto changes (tests/rpc/test_protos.py fails while they are stale).
 protos: install-dev
 	$(PY) scripts/generate_protos.py
+
+# Translations (README "Languages"). The catalogues (locale/<language>/LC_MESSAGES/django.po) are
+# committed; their compiled .mo files are not: `make run` and `make test` compile them (only those
+# older than their .po), as the image build does. GNU gettext's msgfmt does the compiling.
+MESSAGES_IGNORE := --ignore=.venv --ignore=tests --ignore=bench --ignore=deploy --ignore=staticfiles
+
+compilemessages: install
+	scripts/system-packages.sh gettext:msgfmt
+	$(PY) manage.py compilemessages $(MESSAGES_IGNORE) --verbosity 0
+
+# After adding or changing a string a person reads: every catalogue gets the new msgids (empty)
+# and loses the ones no longer used; translate the empty ones, then `make test` checks them all.
+messages: install
+	scripts/system-packages.sh gettext:msgfmt
+	$(PY) manage.py makemessages --all $(MESSAGES_IGNORE) --add-location=file --no-obsolete
 
 services: install-dev
 	$(PY) scripts/services.py

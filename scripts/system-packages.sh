@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Install the Debian packages named on the command line when their command is missing.
-# Usage: scripts/system-packages.sh wrk nginx chromium
-# Each argument is a package whose main command has the same name (nginx lives in /usr/sbin).
+# Usage: scripts/system-packages.sh wrk nginx chromium gettext:msgfmt
+# An argument is a package whose main command has its name (nginx lives in /usr/sbin), or
+# package:command when they differ: `gettext` alone would be found in gettext-base, which many
+# machines have, while msgfmt comes only with gettext.
 set -euo pipefail
 missing=()
-for package in "$@"; do
-  command -v "$package" >/dev/null 2>&1 || [ -x "/usr/sbin/$package" ] || missing+=("$package")
+for argument in "$@"; do
+  package="${argument%%:*}"
+  command="${argument#*:}"
+  command -v "$command" >/dev/null 2>&1 || [ -x "/usr/sbin/$command" ] || missing+=("$package")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
