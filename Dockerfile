@@ -13,6 +13,18 @@ RUN python -m venv /opt/venv
 COPY requirements/ /tmp/requirements/
 RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements/production.txt
 
+# --- messages: the translation catalogues compiled (locale/*/LC_MESSAGES/*.mo) ------------------
+# GNU gettext's msgfmt, which compilemessages runs, is needed only here: the runtime image takes
+# the compiled files and not the package. Default (local) settings: no key is read to compile.
+FROM builder AS messages
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gettext=0.21-12 \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN /opt/venv/bin/python manage.py compilemessages --verbosity 0
+
 # --- runtime -----------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
@@ -32,6 +44,7 @@ RUN groupadd --gid 10001 dbapi \
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 COPY . .
+COPY --from=messages /src/locale/ /app/locale/
 
 # Static files are collected (and compressed, with a manifest) into the image: whitenoise serves
 # them. collectstatic only loads the settings, which refuse to start without a SECRET_KEY and
