@@ -48,8 +48,13 @@ def without_the_count(body: bytes) -> bytes:
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Accept": "application/json"}, {"Accept": "text/html"}],
-    ids=["any", "json", "browser"],
+    [
+        {},
+        {"Accept": "application/json"},
+        {"Accept": "text/html"},
+        {"Accept": "text/html", "Accept-Language": "es-ES,es;q=0.9"},
+    ],
+    ids=["any", "json", "browser", "spanish-browser"],
 )
 def test_the_fast_path_answers_what_django_answers(headers):
     def environ():
