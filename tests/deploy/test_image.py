@@ -64,6 +64,31 @@ def test_static_files_are_collected_at_build_with_a_throwaway_key():
     assert not [args for args in arguments("ENV") if "OTP_ENCRYPTION_KEYS" in args]
 
 
+def stages() -> dict[str, list[tuple[str, str]]]:
+    """Each build stage's instructions, by the stage's name."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for instruction, args in instructions():
+        if instruction == "FROM":
+            current = found.setdefault(args.split()[-1], [])
+        current.append((instruction, args))
+    return found
+
+
+def test_the_translation_catalogues_are_compiled_at_build_without_gettext_in_the_image():
+    """compilemessages runs in a stage that installs GNU gettext (msgfmt); the runtime stage
+    takes the compiled catalogues from it, not the package."""
+    built = stages()
+    messages = " ".join(args for instruction, args in built["messages"] if instruction == "RUN")
+    assert re.search(r"apt-get install -y --no-install-recommends gettext=\S+", messages)
+    assert "manage.py compilemessages" in messages
+    runtime = built["runtime"]
+    assert ("COPY", "--from=messages /src/locale/ /app/locale/") in runtime
+    assert not [args for instruction, args in runtime if "gettext" in args]
+    dockerignore = (PROJECT_DIR / ".dockerignore").read_text().splitlines()
+    assert "*.mo" in dockerignore  # a developer's compiled files never stand in for the build's
+
+
 def test_runs_as_a_non_root_numeric_user_with_production_settings():
     assert arguments("USER") == ["10001:10001"]
     env = " ".join(arguments("ENV"))
