@@ -10,6 +10,7 @@ image build run them: a message added to a page and not to the catalogue fails h
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -244,3 +245,94 @@ def test_the_catalogues_compile(extracted):
     manage(extracted, "compilemessages", *makefile_ignores())
     for language in LANGUAGES:
         assert (extracted / "locale" / language / "LC_MESSAGES" / "django.mo").stat().st_size
+
+
+# --- Strings in Python that pages and the admin show -------------------------------------------
+
+# Modules whose strings a person reads on a page or in the admin (the API's serializers and
+# schema describe it to programmers, in English, and are not among them).
+PAGE_MODULES = {"forms.py", "views.py", "admin.py", "models.py", "apps.py", "notifications.py"}
+# Keyword arguments that a page or the admin shows.
+READ_KEYWORDS = {"label", "help_text", "verbose_name", "verbose_name_plural", "description"}
+# Class attributes that the admin shows (Meta and AppConfig).
+READ_ATTRIBUTES_PY = {"verbose_name", "verbose_name_plural"}
+MESSAGE_CALLS = {"debug", "info", "success", "warning", "error", "add_message", "message_user"}
+
+
+def literal(node: ast.AST | None) -> str | None:
+    """The text of a plain string or f-string literal with words in it, else None (a call such
+    as `_("…")` or a name is not a literal)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        text = node.value
+    elif isinstance(node, ast.JoinedStr):
+        text = "".join(v.value for v in node.values if isinstance(v, ast.Constant))
+    else:
+        return None
+    return text if words(text) else None
+
+
+def untranslated_python(tree: ast.AST) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+            candidates = []
+            if name in MESSAGE_CALLS and len(node.args) >= 2:
+                candidates.append(node.args[1])
+            if name == "ValidationError" and node.args:
+                candidates.append(node.args[0])
+            candidates += [k.value for k in node.keywords if k.arg in READ_KEYWORDS]
+            found += [(node.lineno, text) for text in map(literal, candidates) if text]
+        elif isinstance(node, ast.Assign):
+            targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            if set(targets) & READ_ATTRIBUTES_PY and (text := literal(node.value)):
+                found.append((node.lineno, text))
+        elif isinstance(node, ast.Dict):
+            found += [
+                (node.lineno, text)
+                for key, value in zip(node.keys, node.values, strict=True)
+                if isinstance(key, ast.Constant) and key.value == "placeholder"
+                if (text := literal(value))
+            ]
+    return found
+
+
+def page_modules() -> list[Path]:
+    return sorted(
+        path
+        for path in (PROJECT_DIR / "apps").rglob("*.py")
+        if path.name in PAGE_MODULES and "migrations" not in path.parts
+    )
+
+
+def test_the_walk_finds_the_modules_of_the_pages():
+    names = {path.relative_to(PROJECT_DIR).as_posix() for path in page_modules()}
+    assert {"apps/twofactor/forms.py", "apps/twofactor/views.py", "apps/actions/admin.py"} <= names
+
+
+@pytest.mark.parametrize(
+    "path", page_modules(), ids=lambda path: path.relative_to(PROJECT_DIR).as_posix()
+)
+def test_every_python_string_a_person_reads_is_translated(path):
+    """Form labels, help and errors, messages, the admin's names and descriptions: gettext."""
+    assert untranslated_python(ast.parse(path.read_text())) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ('messages.info(request, "Saved.")', [(1, "Saved.")]),
+        ('messages.info(request, _("Saved."))', []),
+        ('messages.success(request, f"Removed {name}.")', [(1, "Removed .")]),
+        ('self.message_user(request, "Done", messages.SUCCESS)', [(1, "Done")]),
+        ('raise forms.ValidationError("Too short.", code="short")', [(1, "Too short.")]),
+        ('raise forms.ValidationError(_("Too short."), code="short")', []),
+        ('forms.CharField(label="Name", max_length=64)', [(1, "Name")]),
+        ('forms.CharField(label=_("Name"), widget=TextInput(attrs={"autocomplete": "off"}))', []),
+        ('TextInput(attrs={"placeholder": "e.g. Work laptop"})', [(1, "e.g. Work laptop")]),
+        ('class Meta:\n    verbose_name = "API client"', [(2, "API client")]),
+        ('@admin.action(description=_("Revoke"))\ndef revoke(): pass', []),
+    ],
+)
+def test_the_python_check_tells_translated_from_untranslated_strings(source, found):
+    assert untranslated_python(ast.parse(source)) == found

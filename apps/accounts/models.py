@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class User(AbstractUser):
@@ -27,24 +28,26 @@ class UserToken(models.Model):
     )
     digest = models.CharField(max_length=64, unique=True, editable=False)
     key_prefix = models.CharField(
-        max_length=8, editable=False, help_text="The token's first characters, to tell it apart."
+        max_length=8, editable=False, help_text=_("The token's first characters, to tell it apart.")
     )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     verified_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="When a second factor was checked with this token; empty: password only.",
+        help_text=_("When a second factor was checked with this token; empty: password only."),
     )
     reauthenticated_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="When the password or a code was last entered with this token (from its "
-        "issue with the password on); sensitive changes need it to be recent.",
+        help_text=_(
+            "When the password or a code was last entered with this token (from its "
+            "issue with the password on); sensitive changes need it to be recent."
+        ),
     )
 
     class Meta:
-        verbose_name = "user token"
+        verbose_name = _("user token")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

@@ -57,7 +57,7 @@ class ApiClientAdmin(admin.ModelAdmin):
     readonly_fields = ["key_prefix", "created_at", "last_used_at"]
     actions = ["revoke"]
 
-    @admin.display(description="modules")
+    @admin.display(description=_("modules"))
     def modules(self, client: ApiClient) -> str:
         return ", ".join(client.allowed_modules) or "all"
 

@@ -2,6 +2,7 @@
 their Idempotency-Keys."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from .rates import validate_rate
 
@@ -18,24 +19,26 @@ class ApiClient(models.Model):
     key_prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, editable=False)
     is_active = models.BooleanField(
-        "active", default=True, help_text="Clear to revoke the key: calls with it are refused."
+        "active", default=True, help_text=_("Clear to revoke the key: calls with it are refused.")
     )
     allowed_modules = models.JSONField(
         default=list,
         blank=True,
-        help_text="Action modules this client may call; empty means all of them.",
+        help_text=_("Action modules this client may call; empty means all of them."),
     )
     rate = models.CharField(
         max_length=32,
         blank=True,
         validators=[validate_rate],
-        help_text="Calls allowed per period, e.g. 100/s or 6000/min; empty: ACTIONS_DEFAULT_RATE.",
+        help_text=_(
+            "Calls allowed per period, e.g. 100/s or 6000/min; empty: ACTIONS_DEFAULT_RATE."
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
-        verbose_name = "API client"
+        verbose_name = _("API client")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -53,7 +56,7 @@ class IdempotencyRecord(models.Model):
     client_id = models.BigIntegerField()
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(
-        max_length=64, help_text="SHA-256 of the call (module, action, input) it answered."
+        max_length=64, help_text=_("SHA-256 of the call (module, action, input) it answered.")
     )
     status = models.PositiveSmallIntegerField()
     body = models.BinaryField()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from .models import HitCounter
 from .selectors import pending_hits
@@ -15,7 +16,7 @@ class HitCounterAdmin(admin.ModelAdmin):
     fields = ["name", "total", "pending", "updated"]
     readonly_fields = fields
 
-    @admin.display(description="pending in Redis")
+    @admin.display(description=_("pending in Redis"))
     def pending(self, counter: HitCounter) -> int | str:
         pending = pending_hits(counter.name)
         return "unavailable" if pending is None else pending

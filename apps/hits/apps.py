@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class HitsConfig(AppConfig):
@@ -6,7 +7,7 @@ class HitsConfig(AppConfig):
 
     name = "apps.hits"
     label = "hits"
-    verbose_name = "Hit counters"
+    verbose_name = _("Hit counters")
 
     def ready(self) -> None:
         from apps.core import metrics

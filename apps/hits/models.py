@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 # Counter names become Redis keys: keep them short and free of separators and spaces.
 COUNTER_NAME_PATTERN = r"[a-z0-9][a-z0-9_.-]{0,99}"
@@ -46,7 +47,7 @@ class FlushedBatch(models.Model):
     flushed_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
-        verbose_name_plural = "flushed batches"
+        verbose_name_plural = _("flushed batches")
         ordering = ["-flushed_at"]
 
     def __str__(self) -> str:

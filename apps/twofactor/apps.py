@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
+from django.utils.translation import gettext_lazy as _
 
 
 class TwofactorConfig(AppConfig):
@@ -7,7 +8,7 @@ class TwofactorConfig(AppConfig):
 
     name = "apps.twofactor"
     label = "twofactor"
-    verbose_name = "Two-factor authentication"
+    verbose_name = _("Two-factor authentication")
 
 
 class TwoFactorAdminConfig(admin_apps.AdminConfig):

@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 from django.conf import settings
 from django.db import models
 from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
 from . import sealing
@@ -36,25 +37,25 @@ class SealedTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
     sealed_key = models.TextField(
         default=sealing.new_sealed_totp_key,
         editable=False,
-        help_text="The secret key, encrypted with OTP_ENCRYPTION_KEYS (Fernet).",
+        help_text=_("The secret key, encrypted with OTP_ENCRYPTION_KEYS (Fernet)."),
     )
-    step = models.PositiveSmallIntegerField(default=30, help_text="The time step in seconds.")
-    t0 = models.BigIntegerField(default=0, help_text="The Unix time at which steps start.")
+    step = models.PositiveSmallIntegerField(default=30, help_text=_("The time step in seconds."))
+    t0 = models.BigIntegerField(default=0, help_text=_("The Unix time at which steps start."))
     digits = models.PositiveSmallIntegerField(
-        choices=[(6, 6), (8, 8)], default=6, help_text="The number of digits of a code."
+        choices=[(6, 6), (8, 8)], default=6, help_text=_("The number of digits of a code.")
     )
     tolerance = models.PositiveSmallIntegerField(
-        default=1, help_text="The time steps early or late a code may be."
+        default=1, help_text=_("The time steps early or late a code may be.")
     )
     drift = models.SmallIntegerField(
-        default=0, help_text="The time steps the phone's clock is known to be off."
+        default=0, help_text=_("The time steps the phone's clock is known to be off.")
     )
     last_t = models.BigIntegerField(
-        default=-1, help_text="The time step of the last accepted code; later ones only now."
+        default=-1, help_text=_("The time step of the last accepted code; later ones only now.")
     )
 
     class Meta(Device.Meta):
-        verbose_name = "authenticator app"
+        verbose_name = _("authenticator app")
 
     @cached_property
     def bin_key(self) -> bytes:
@@ -101,8 +102,8 @@ class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
     """
 
     class Meta(Device.Meta):
-        verbose_name = "backup codes"
-        verbose_name_plural = "backup codes"
+        verbose_name = _("backup codes")
+        verbose_name_plural = _("backup codes")
 
     def verify_token(self, token) -> bool:
         """django-otp's API, answered by the project's one verify path (the code is spent)."""
@@ -145,11 +146,11 @@ class SecondFactorLock(models.Model):
     )
     consecutive_failures = models.PositiveIntegerField(default=0)
     locked_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the failures reached OTP_MAX_FAILURES."
+        null=True, blank=True, help_text=_("When the failures reached OTP_MAX_FAILURES.")
     )
 
     class Meta:
-        verbose_name = "second-factor lock"
+        verbose_name = _("second-factor lock")
 
     def __str__(self) -> str:
         state = "locked" if self.locked_at else "not locked"
@@ -170,17 +171,17 @@ class Passkey(TimestampMixin, ThrottlingMixin, Device):
     """
 
     credential_id = models.BinaryField(max_length=1023, unique=True, editable=False)
-    public_key = models.BinaryField(editable=False, help_text="COSE-encoded public key.")
+    public_key = models.BinaryField(editable=False, help_text=_("COSE-encoded public key."))
     sign_count = models.PositiveBigIntegerField(
         default=0,
         editable=False,
-        help_text="The authenticator's signature counter at its last use (0: it keeps none).",
+        help_text=_("The authenticator's signature counter at its last use (0: it keeps none)."),
     )
     user_handle = models.BinaryField(max_length=64, editable=False)
     passwordless = models.BooleanField(
         default=False,
         editable=False,
-        help_text="Registered with user verification: may sign in without a password.",
+        help_text=_("Registered with user verification: may sign in without a password."),
     )
     transports = models.JSONField(default=list, blank=True, editable=False)
     aaguid = models.CharField(
@@ -188,11 +189,11 @@ class Passkey(TimestampMixin, ThrottlingMixin, Device):
         max_length=36,
         blank=True,
         editable=False,
-        help_text="The AAGUID the authenticator reported (all zeros when it did not say).",
+        help_text=_("The AAGUID the authenticator reported (all zeros when it did not say)."),
     )
 
     class Meta:
-        verbose_name = "passkey"
+        verbose_name = _("passkey")
         ordering = ["user", "created_at", "id"]
 
     def get_throttle_factor(self) -> int:
@@ -221,14 +222,14 @@ class PasskeyChallenge(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True
     )
     user_handle = models.BinaryField(
-        max_length=64, null=True, blank=True, help_text="For registration: the handle offered."
+        max_length=64, null=True, blank=True, help_text=_("For registration: the handle offered.")
     )
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)
     used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        verbose_name = "passkey challenge"
+        verbose_name = _("passkey challenge")
 
     def __str__(self) -> str:
         return f"{self.purpose} challenge {self.pk}"
