@@ -45,7 +45,7 @@ class PersonWithSecondFactorAdmin(PersonAdmin):
     def reset_second_factor(self, request, queryset):
         people = 0
         for user in queryset:
-            removed = services.reset_second_factor(user=user)
+            removed = services.reset_second_factor(user=user, request=request)
             people += 1
             self.log_change(
                 request,
@@ -76,7 +76,7 @@ class PersonWithSecondFactorAdmin(PersonAdmin):
 def unlock_people(model_admin: admin.ModelAdmin, request, people) -> None:
     unlocked = 0
     for user in people:
-        if services.unlock_second_factor(user=user):
+        if services.unlock_second_factor(user=user, request=request):
             model_admin.log_change(request, user, "Unlocked the second factor.")
             unlocked += 1
     message = ngettext(
@@ -140,6 +140,14 @@ class SealedTOTPDeviceAdmin(admin.ModelAdmin):
             "secret": services.grouped_secret(device=device),
         }
         return TemplateResponse(request, "twofactor/admin_device_qr.html", context)
+
+    def delete_model(self, request, obj):
+        """Removed as the person's page removes one: recorded, and the person told."""
+        services.remove_totp_device(device=obj, request=request)
+
+    def delete_queryset(self, request, queryset):
+        for device in queryset:
+            services.remove_totp_device(device=device, request=request)
 
 
 @admin.register(BackupCodeDevice)
@@ -210,8 +218,8 @@ class PasskeyAdmin(admin.ModelAdmin):
         return False
 
     def delete_model(self, request, obj):
-        passkey_services.remove_passkey(passkey=obj)
+        passkey_services.remove_passkey(passkey=obj, request=request)
 
     def delete_queryset(self, request, queryset):
         for passkey in queryset:
-            passkey_services.remove_passkey(passkey=passkey)
+            passkey_services.remove_passkey(passkey=passkey, request=request)
