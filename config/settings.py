@@ -611,5 +611,5 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Seconds a mail server may take to answer before the mail is left pending for
 # `manage.py send_pending_notifications`: a slow server never holds a request for longer.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
-# Days `manage.py prune_security_events` keeps when run without --days.
-SECURITY_EVENTS_RETENTION_DAYS = env.int("SECURITY_EVENTS_RETENTION_DAYS", default=365)
+# Events a page of /account/security/ and of GET /api/v1/account/events shows.
+SECURITY_EVENTS_PAGE_SIZE = env.int("SECURITY_EVENTS_PAGE_SIZE", default=25)

@@ -19,7 +19,14 @@ from apps.accounts.admin import PersonAdmin
 from apps.accounts.models import User
 
 from . import services
-from .models import BackupCodeDevice, Passkey, SealedTOTPDevice, SecondFactorLock
+from .models import (
+    BackupCodeDevice,
+    Passkey,
+    SealedTOTPDevice,
+    SecondFactorLock,
+    SecurityEvent,
+    SecurityNotification,
+)
 from .passkeys import services as passkey_services
 from .qr import qr_svg
 
@@ -223,3 +230,41 @@ class PasskeyAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for passkey in queryset:
             passkey_services.remove_passkey(passkey=passkey, request=request)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record staff read and never change: no add, change or delete (old rows are pruned by
+    their command)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(ReadOnlyAdmin):
+    """Everyone's security events, to investigate: filter by kind and person, search by name,
+    address or request id (which finds the request's log lines)."""
+
+    list_display = ["at", "kind", "user", "ip", "request_id"]
+    list_filter = ["kind", ("user", admin.RelatedOnlyFieldListFilter), "at"]
+    search_fields = ["user__username", "ip", "request_id", "user_agent"]
+    list_select_related = ["user"]
+    date_hierarchy = "at"
+    fields = ["at", "kind", "user", "ip", "user_agent", "request_id", "details"]
+
+
+@admin.register(SecurityNotification)
+class SecurityNotificationAdmin(ReadOnlyAdmin):
+    """The emails about security events: sent, or pending (and why the last attempt failed)."""
+
+    list_display = ["event", "created_at", "sent_at", "attempts", "last_error"]
+    list_filter = [("sent_at", admin.EmptyFieldListFilter), "event__kind"]
+    search_fields = ["event__user__username"]
+    list_select_related = ["event__user"]
+    fields = ["event", "created_at", "sent_at", "attempts", "last_error"]

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.core.client_address import client_address
@@ -77,3 +79,21 @@ def _ip(address: str) -> str | None:
         return str(ipaddress.ip_address(address))
     except ValueError:
         return None
+
+
+def prune(*, older_than: timedelta, now: datetime | None = None, batch_size: int = 5000) -> int:
+    """Delete the events (and their notifications) older than `older_than`; how many events.
+
+    In batches, each its own transaction, so a large first prune neither holds locks long nor
+    builds one huge delete."""
+    cutoff = (now or timezone.now()) - older_than
+    deleted = 0
+    while True:
+        batch = list(
+            SecurityEvent.objects.filter(at__lt=cutoff).values_list("pk", flat=True)[:batch_size]
+        )
+        if not batch:
+            return deleted
+        with transaction.atomic():
+            _, per_model = SecurityEvent.objects.filter(pk__in=batch).delete()
+        deleted += per_model.get(SecurityEvent._meta.label, 0)
