@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
@@ -26,6 +28,15 @@ class SecurityEventPages(CursorPagination):
 
     def get_page_size(self, request):
         return settings.SECURITY_EVENTS_PAGE_SIZE
+
+    def decode_cursor(self, request):
+        """DRF's, refusing a position that is not a time (404, as a malformed cursor): the query
+        would otherwise fail on it."""
+        cursor = super().decode_cursor(request)
+        position = cursor.position if cursor is not None else None
+        if position is not None and parse_datetime(position) is None:
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
 
     def get_paginated_response(self, data) -> Response:
         return Response({"results": data, "next": self.get_next_link()})
