@@ -39,10 +39,11 @@ class Inbox:
 
 
 @contextlib.contextmanager
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
-    """An SMTP server on 127.0.0.1 and a free port, for the block: (its inbox, its port)."""
+def smtp_server(port: int | None = None) -> Iterator[tuple[Inbox, int]]:
+    """An SMTP server on 127.0.0.1 and a free port (or `port`, one the settings already name),
+    for the block: (its inbox, its port)."""
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller = Controller(inbox, hostname="127.0.0.1", port=port or free_port())
     controller.start()
     try:
         yield inbox, controller.port
