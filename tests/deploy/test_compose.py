@@ -32,7 +32,15 @@ from .conftest import (
     tool,
 )
 
-APP_SERVICES = ("web", "migrate", "flush_hits", "prune_idempotency_keys", "grpc")
+APP_SERVICES = (
+    "web",
+    "migrate",
+    "flush_hits",
+    "prune_idempotency_keys",
+    "grpc",
+    "send_pending_notifications",
+    "prune_security_events",
+)
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +119,22 @@ def test_flush_hits_runs_in_a_loop_every_minute(compose):
     assert (shell, flag) == ("sh", "-c")
     assert re.fullmatch(r"while :; do python manage\.py flush_hits; sleep 60; done", script), script
     assert flusher["restart"] == "unless-stopped"
+
+
+@pytest.mark.parametrize(
+    ("service", "command", "every"),
+    [
+        ("send_pending_notifications", "send_pending_notifications", 300),
+        ("prune_security_events", "prune_security_events --days 365", 86400),
+    ],
+)
+def test_the_security_event_jobs_run_in_a_loop(compose, service, command, every):
+    job = compose["services"][service]
+    [shell, flag, script] = job["command"]
+    assert (shell, flag) == ("sh", "-c")
+    assert script == f"while :; do python manage.py {command}; sleep {every}; done"
+    assert job["restart"] == "unless-stopped"
+    assert job["init"] is True
 
 
 def test_grpc_serves_on_every_interface_with_its_health_service_checked(compose):
