@@ -61,6 +61,8 @@ def database_url(alias: str = "default") -> str:
 def project_env(**overrides: str) -> dict[str, str]:
     """The environment a subprocess of the project gets: this one, pointed at the test databases."""
     env = dict(os.environ)
+    # Its Redis database is this worker's already (tests/settings.py), named in REDIS_URL.
+    env.pop("PYTEST_XDIST_WORKER", None)
     env.update(
         REDIS_URL=settings.REDIS_URL,
         CACHE_KEY_PREFIX=settings.CACHE_KEY_PREFIX,
