@@ -249,8 +249,9 @@ def test_the_catalogues_compile(extracted):
 
 # --- Strings in Python that pages and the admin show -------------------------------------------
 
-# Modules whose strings a person reads on a page or in the admin (the API's serializers and
-# schema describe it to programmers, in English, and are not among them).
+# Modules whose strings a person reads on a page or in the admin, and `*_views.py`, `*_forms.py`
+# (the API's serializers and schema describe it to programmers, in English, and are not among
+# them).
 PAGE_MODULES = {"forms.py", "views.py", "admin.py", "models.py", "apps.py", "notifications.py"}
 # Keyword arguments that a page or the admin shows.
 READ_KEYWORDS = {"label", "help_text", "verbose_name", "verbose_name_plural", "description"}
@@ -301,7 +302,8 @@ def page_modules() -> list[Path]:
     return sorted(
         path
         for path in (PROJECT_DIR / "apps").rglob("*.py")
-        if path.name in PAGE_MODULES and "migrations" not in path.parts
+        if (path.name in PAGE_MODULES or path.name.endswith(("_views.py", "_forms.py")))
+        and "migrations" not in path.parts
     )
 
 
