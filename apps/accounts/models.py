@@ -48,6 +48,7 @@ class UserToken(models.Model):
 
     class Meta:
         verbose_name = _("user token")
+        verbose_name_plural = _("user tokens")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

@@ -39,6 +39,7 @@ class ApiClient(models.Model):
 
     class Meta:
         verbose_name = _("API client")
+        verbose_name_plural = _("API clients")
         ordering = ["name"]
 
     def __str__(self) -> str:
