@@ -506,6 +506,11 @@ if TWO_FACTOR_REQUIRED not in ("none", "staff", "all"):
 # Seconds after the password or a code was entered during which factors (and backup codes) may
 # be changed without entering one again.
 TWO_FACTOR_REAUTH_SECONDS = env.int("TWO_FACTOR_REAUTH_SECONDS", default=300)
+# Days a browser trusted at the code step of a login ("Trust this browser") skips that step after
+# the password; 0 offers no such choice. A password change or reset revokes every trust.
+TWO_FACTOR_TRUST_DAYS = env.int("TWO_FACTOR_TRUST_DAYS", default=30)
+if TWO_FACTOR_TRUST_DAYS < 0:
+    raise ImproperlyConfigured("TWO_FACTOR_TRUST_DAYS must be 0 (off) or a number of days.")
 
 # Fernet keys (comma-separated) sealing TOTP secrets in the database: the first seals, every one
 # unseals, so a new key goes first and the old one stays until `manage.py rotate_otp_keys` ran.

@@ -24,6 +24,8 @@ KINDS = frozenset(
         "backup_codes_generated",
         "backup_code_used",
         "reauthenticated",
+        "password_changed",
+        "password_reset",
     }
 )
 

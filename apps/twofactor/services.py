@@ -28,7 +28,13 @@ from apps.core.client_address import client_address
 
 from . import events, selectors
 from .login_limits import LoginThrottled, start_password_check  # noqa: F401 (callers catch it here)
-from .models import BackupCode, BackupCodeDevice, SealedTOTPDevice, SecondFactorLock
+from .models import (
+    BackupCode,
+    BackupCodeDevice,
+    SealedTOTPDevice,
+    SecondFactorLock,
+    TrustedBrowser,
+)
 from .sealing import backup_code_digest, new_sealed_totp_key
 from .verification import normalize_code, verify_totp
 
@@ -215,11 +221,11 @@ def _new_backup_code() -> str:
 
 
 def reset_second_factor(*, user: User) -> int:
-    """Remove every OTP device of `user` (authenticators, backup codes) and revoke their tokens,
-    for staff helping someone who lost their phone.
+    """Remove every OTP device of `user` (authenticators, backup codes) and revoke their tokens
+    and trusted browsers, for staff helping someone who lost their phone.
 
-    Tokens go too: one verified with a lost phone must not outlive the reset. Returns the number
-    of devices removed (their backup codes not counted).
+    Tokens and trusted browsers go too: one verified with a lost phone must not outlive the
+    reset. Returns the number of devices removed (their backup codes not counted).
     """
     removed = 0
     with transaction.atomic():
@@ -228,6 +234,7 @@ def reset_second_factor(*, user: User) -> int:
             removed += per_model.get(model._meta.label, 0)
         SecondFactorLock.objects.filter(user=user).delete()  # a fresh start: no count, no lock
         revoke_user_tokens(user=user)
+        TrustedBrowser.objects.filter(user=user).delete()  # trusted with the lost devices
     return removed
 
 

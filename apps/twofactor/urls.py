@@ -25,4 +25,6 @@ urlpatterns = [
     ),
     path("two-factor/backup-codes/", views.backup_codes_view, name="backup-codes"),
     path("", include("apps.twofactor.passkeys.urls")),
+    path("", include("apps.twofactor.passwords.urls")),
+    path("", include("apps.twofactor.trusted_browsers.urls")),
 ]
