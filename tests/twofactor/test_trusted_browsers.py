@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 
 import pytest
 import time_machine
 from django.test import Client
 
 from apps.twofactor import services
-from apps.twofactor.models import SecondFactorLock, TrustedBrowser
+from apps.twofactor.models import Passkey, SecondFactorLock, TrustedBrowser
 
+from .authenticator import SoftAuthenticator
 from .conftest import code_for, make_backup_codes, make_device, make_person
 from .logins import (
     TRUST_COOKIE,
@@ -24,6 +26,8 @@ from .logins import (
     submit_password,
     verified_by,
 )
+from .test_passkey_pages import add_passkey, options
+from .test_passkey_pages import log_in as log_in_reauthenticated
 
 pytestmark = pytest.mark.django_db
 
@@ -160,6 +164,22 @@ def test_a_backup_code_can_vouch_for_a_browser(browser, person, clock):
     later(clock, seconds=30)
     assert submit_password(browser)["Location"] == "/account/two-factor/"
     assert verified_by(browser) == backup.persistent_id
+
+
+def test_a_passkey_at_the_code_step_can_vouch_for_a_browser(browser, person, clock):
+    authenticator = SoftAuthenticator()
+    log_in_reauthenticated(browser, person)
+    assert add_passkey(browser, authenticator).status_code == 302
+    browser.logout()
+    passkey = Passkey.objects.get(user=person)
+    submit_password(browser)
+    html = browser.get("/account/login/code/").content.decode()
+    assert '<label for="id_passkey_trust_browser">Trust this browser for 30 days</label>' in html
+    request = options(browser, "/account/login/passkey/second-factor/options/")
+    answer = {"passkey": json.dumps(authenticator.get(request)), "trust_browser": "on"}
+    assert browser.post("/account/login/code/", answer).status_code == 302
+    browser.post("/account/logout/")
+    assert skips_the_code(browser, passkey, clock)
 
 
 def test_a_trusted_login_opens_the_admin_for_staff(browser, clock):
