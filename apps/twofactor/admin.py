@@ -19,7 +19,13 @@ from apps.accounts.admin import PersonAdmin
 from apps.accounts.models import User
 
 from . import services
-from .models import BackupCodeDevice, Passkey, SealedTOTPDevice, SecondFactorLock
+from .models import (
+    BackupCodeDevice,
+    Passkey,
+    SealedTOTPDevice,
+    SecondFactorLock,
+    TrustedBrowser,
+)
 from .passkeys import services as passkey_services
 from .qr import qr_svg
 
@@ -215,3 +221,22 @@ class PasskeyAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for passkey in queryset:
             passkey_services.remove_passkey(passkey=passkey)
+
+
+@admin.register(TrustedBrowser)
+class TrustedBrowserAdmin(admin.ModelAdmin):
+    """Browsers people trusted to skip the code step: staff see them and revoke them (delete);
+    only the person trusts one, at a login. The secret's digest is never shown."""
+
+    list_display = ["user", "user_agent", "created_at", "last_used_at", "expires_at"]
+    list_filter = ["created_at", "last_used_at", "expires_at"]
+    search_fields = ["user__username", "user_agent"]
+    list_select_related = ["user"]
+    fields = ["user", "user_agent", "device", "created_at", "last_used_at", "expires_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -378,12 +378,6 @@ def test_removing_the_last_device_is_not_bypassed(browser, device, clock, settin
     assert not TrustedBrowser.objects.exists()
 
 
-def test_a_staff_reset_of_the_second_factor_revokes_every_trusted_browser(browser, device, clock):
-    trust(browser, device)
-    services.reset_second_factor(user=device.user)
-    assert not TrustedBrowser.objects.exists()
-
-
 # --- The two-factor page --------------------------------------------------------------------------
 
 
@@ -406,3 +400,37 @@ def test_the_two_factor_page_without_trusted_browsers(browser, device, clock):
     log_in(browser, device)
     html = browser.get("/account/two-factor/").content.decode()
     assert "No browser skips the code." in html
+
+
+# --- The admin ------------------------------------------------------------------------------------
+
+
+def test_staff_see_trusted_browsers_but_never_their_digest(staff_client, device, clock):
+    trust(Client(HTTP_USER_AGENT=FIREFOX), device)
+    trusted = TrustedBrowser.objects.get()
+    listing = staff_client.get("/admin/twofactor/trustedbrowser/")
+    assert listing.status_code == 200
+    assert FIREFOX in listing.content.decode()
+    page = staff_client.get(f"/admin/twofactor/trustedbrowser/{trusted.pk}/change/")
+    assert page.status_code == 200
+    assert trusted.digest not in page.content.decode()
+    assert staff_client.get("/admin/twofactor/trustedbrowser/add/").status_code == 403
+
+
+def test_staff_revoke_a_trusted_browser(staff_client, browser, device, clock):
+    trust(browser, device)
+    trusted = TrustedBrowser.objects.get()
+    response = staff_client.post(
+        f"/admin/twofactor/trustedbrowser/{trusted.pk}/delete/", {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not skips_the_code(browser, device, clock)
+
+
+def test_staffs_reset_of_the_second_factor_revokes_trusted_browsers(staff_client, browser, device):
+    trust(browser, device)
+    staff_client.post(
+        "/admin/accounts/user/",
+        {"action": "reset_second_factor", "_selected_action": [device.user.pk]},
+    )
+    assert not TrustedBrowser.objects.filter(user=device.user).exists()
