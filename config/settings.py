@@ -574,6 +574,12 @@ LOGIN_ADDRESS_WINDOW = env.int("LOGIN_ADDRESS_WINDOW", default=900)
 # whole time. 0: no limit.
 LOGIN_PROCESS_HASH_RATE = env.float("LOGIN_PROCESS_HASH_RATE", default=1.0)
 LOGIN_PROCESS_HASH_BURST = env.int("LOGIN_PROCESS_HASH_BURST", default=10)
+# Password reset links (/account/password/reset/): at most PASSWORD_RESET_LIMIT requests from one
+# client address (past it, 429 with Retry-After) and as many mails to one email address (past it,
+# the same answer and no mail) within PASSWORD_RESET_WINDOW seconds; 0: no limit. The form sends
+# mail to any address it is given: without them, a way to flood someone's inbox.
+PASSWORD_RESET_LIMIT = env.int("PASSWORD_RESET_LIMIT", default=5)
+PASSWORD_RESET_WINDOW = env.int("PASSWORD_RESET_WINDOW", default=3600)
 
 # --- Passkeys (WebAuthn, apps.twofactor.passkeys) -------------------------------------------------
 # The relying party: the domain passkeys are bound to (browsers sign it; they refuse an IP address

@@ -238,3 +238,48 @@ def test_a_bad_new_password_changes_nothing(client, device, mailoutbox, clock, f
         != 401
     )
     assert TrustedBrowser.objects.exists()
+
+
+# --- Limits ---------------------------------------------------------------------------------------
+
+
+def test_too_many_requests_from_one_client_are_refused(person, mailoutbox, settings):
+    settings.PASSWORD_RESET_LIMIT = 2
+    client = Client()
+    for address in ("one@example.com", "two@example.com"):
+        assert ask_for_a_link(client, address).status_code == 302
+    response = ask_for_a_link(client)
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= settings.PASSWORD_RESET_WINDOW
+    assert b"Too many attempts. Wait" in response.content
+    assert mailoutbox == []
+
+
+def test_too_many_mails_to_one_address_are_not_sent_and_the_answer_stays_the_same(
+    person, mailoutbox, settings
+):
+    settings.PASSWORD_RESET_LIMIT = 2
+    answers = [ask_for_a_link(Client(REMOTE_ADDR=f"192.0.2.{n}")) for n in range(1, 4)]
+    assert [(a.status_code, a["Location"]) for a in answers] == [
+        (302, "/account/password/reset/sent/")
+    ] * 3
+    assert len(mailoutbox) == 2
+
+
+def test_the_limits_start_again_with_the_next_window(person, mailoutbox, settings, clock):
+    settings.PASSWORD_RESET_LIMIT = 1
+    settings.PASSWORD_RESET_WINDOW = 3600
+    client = Client()
+    ask_for_a_link(client)
+    assert ask_for_a_link(client).status_code == 429
+    clock.shift(dt.timedelta(hours=1))
+    assert ask_for_a_link(client).status_code == 302
+    assert len(mailoutbox) == 2
+
+
+def test_no_limit_with_zero(person, mailoutbox, settings):
+    settings.PASSWORD_RESET_LIMIT = 0
+    client = Client()
+    for _ in range(8):
+        assert ask_for_a_link(client).status_code == 302
+    assert len(mailoutbox) == 8

@@ -4,14 +4,14 @@ limits and new passwords saved by `services.py`."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
+from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, SetPasswordForm
 from django.http import HttpRequest
 
 from apps.accounts.models import User
 
 from .. import services as twofactor_services
 from ..forms import Throttleable
-from . import services
+from . import limits, services
 
 
 class ChangePasswordForm(Throttleable, PasswordChangeForm):
@@ -42,6 +42,16 @@ class ChangePasswordForm(Throttleable, PasswordChangeForm):
     def save(self, commit: bool = True) -> User:
         services.change_password(user=self.user, password=self.cleaned_data["new_password1"])
         return self.user
+
+
+class AskForResetForm(PasswordResetForm):
+    """Django's "email me a link", sending at most PASSWORD_RESET_LIMIT mails to one address per
+    window (past it, nothing is sent and the page answers the same)."""
+
+    def get_users(self, email: str):
+        if not limits.may_mail(email):
+            return iter(())
+        return super().get_users(email)
 
 
 class ResetPasswordForm(SetPasswordForm):

@@ -14,9 +14,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from apps.core.client_address import client_address
+
+from ..forms import throttled_message
 from ..trusted_browsers import cookies as trust_cookies
 from ..views import PAGE_METHODS, _page, reauthentication_required, second_factor_checked
-from .forms import ChangePasswordForm, ResetPasswordForm
+from . import limits
+from .forms import AskForResetForm, ChangePasswordForm, ResetPasswordForm
 
 PASSWORD_FIELDS = ("old_password", "new_password1", "new_password2")
 
@@ -51,10 +55,24 @@ class ResetPasswordView(auth_views.PasswordResetView):
     """The address to send a reset link to. Whether or not it belongs to someone, the answer is
     the same redirect to the same page."""
 
+    form_class = AskForResetForm
     template_name = "twofactor/password_reset.html"
     email_template_name = "twofactor/password_reset_email.txt"
     subject_template_name = "twofactor/password_reset_subject.txt"
     success_url = reverse_lazy("twofactor:password-reset-sent")
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        """Past PASSWORD_RESET_LIMIT requests from this client: 429 with Retry-After, the page
+        saying how long to wait, and nothing sent."""
+        retry_after = limits.client_retry_after(client_address(request.META))
+        if retry_after is None:
+            return super().post(request, *args, **kwargs)
+        form = self.get_form()
+        form.full_clean()
+        form.add_error(None, throttled_message(retry_after))
+        response = self.render_to_response(self.get_context_data(form=form), status=429)
+        response["Retry-After"] = str(retry_after)
+        return response
 
 
 class ResetPasswordSentView(auth_views.PasswordResetDoneView):
