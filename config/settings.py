@@ -370,9 +370,10 @@ SPECTACULAR_SETTINGS = {
 # One JSON object per line on stdout, each carrying the request id, for filebeat and ELK.
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO").upper()
-# Paths whose next segment is a secret, masked in every log line that quotes them: the original
-# mobile client sends a one-time code in GET /api/v1/otp/check/<code>.
-LOG_MASKED_PATH_PREFIXES = ["/api/v1/otp/check/"]
+# Paths whose next segments are a secret, masked in every log line that quotes them: the original
+# mobile client sends a one-time code in GET /api/v1/otp/check/<code>, and a password reset link
+# is /account/password/reset/<uidb64>/<token>/ (whoever reads the logs could use an unused one).
+LOG_MASKED_PATH_PREFIXES = ["/api/v1/otp/check/", "/account/password/reset/"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -13,6 +13,7 @@ from django.test import Client
 
 from apps.accounts.models import User, UserToken
 from apps.accounts.tokens import issue_user_token
+from apps.core.logging import mask_secret_paths
 from apps.twofactor.models import TrustedBrowser
 
 from .conftest import PASSWORD, make_person
@@ -283,3 +284,15 @@ def test_no_limit_with_zero(person, mailoutbox, settings):
     for _ in range(8):
         assert ask_for_a_link(client).status_code == 302
     assert len(mailoutbox) == 8
+
+
+def test_a_reset_links_token_is_masked_in_every_log_line_that_quotes_its_path(
+    client, person, mailoutbox
+):
+    ask_for_a_link(client)
+    link = reset_link(mailoutbox)
+    token = link.split("/")[-2]
+    assert mask_secret_paths(f"GET {link} HTTP/1.1") == (
+        "GET /account/password/reset/[masked] HTTP/1.1"
+    )
+    assert token not in mask_secret_paths(link.replace("reset", "r%65set"))
