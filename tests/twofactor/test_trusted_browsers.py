@@ -131,6 +131,18 @@ def test_without_the_box_ticked_nothing_is_trusted(browser, device, clock):
     assert not skips_the_code(browser, device, clock)
 
 
+def test_trusting_a_browser_again_replaces_its_trust(browser, device, clock):
+    trust(browser, device)
+    first = TrustedBrowser.objects.get()
+    SecondFactorLock.objects.create(user=device.user, locked_at=START)  # the code step again
+    assert not skips_the_code(browser, device, clock)
+    services.unlock_second_factor(user=device.user)
+    later(clock, seconds=30)
+    assert submit_code(browser, device, trust=True).status_code == 302
+    assert list(TrustedBrowser.objects.values_list("pk", flat=True)) != [first.pk]
+    assert TrustedBrowser.objects.count() == 1
+
+
 def test_a_wrong_code_trusts_nothing(browser, device, clock):
     submit_password(browser)
     response = browser.post("/account/login/code/", {"code": "000000", "trust_browser": "on"})

@@ -36,6 +36,9 @@ def trust_if_asked(
     setting the cookie on `response`."""
     if TrustBrowserForm(request.POST).wanted:
         trust = services.trust_browser(
-            user=user, device=device, user_agent=request.META.get(USER_AGENT_HEADER, "")
+            user=user,
+            device=device,
+            user_agent=request.META.get(USER_AGENT_HEADER, ""),
+            replacing=cookies.read(request),
         )
         cookies.remember(response, trust)

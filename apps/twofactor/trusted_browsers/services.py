@@ -47,12 +47,21 @@ class Trust:
 
 
 def trust_browser(
-    *, user: User, device: Device, user_agent: str, now: datetime | None = None
+    *,
+    user: User,
+    device: Device,
+    user_agent: str,
+    replacing: str | None = None,
+    now: datetime | None = None,
 ) -> Trust:
-    """Trust the browser that just showed `device` for TWO_FACTOR_TRUST_DAYS. The person's
-    expired trusts are deleted on the way, so they do not pile up."""
+    """Trust the browser that just showed `device` for TWO_FACTOR_TRUST_DAYS. The trust its
+    cookie held (`replacing`, when it was this person's) and the person's expired trusts are
+    deleted on the way, so one browser is listed once and nothing piles up."""
     now = now or timezone.now()
     TrustedBrowser.objects.filter(user=user, expires_at__lte=now).delete()
+    previous = trust_digest(user=user, cookie=replacing)
+    if previous is not None:
+        TrustedBrowser.objects.filter(user=user, digest=previous).delete()
     secret = secrets.token_urlsafe(SECRET_BYTES)
     browser = TrustedBrowser.objects.create(
         user=user,
