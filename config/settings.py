@@ -602,3 +602,26 @@ WEBAUTHN_ORIGINS = env.list(
 )
 # Seconds a registration or sign-in challenge can be answered; each is answered at most once.
 WEBAUTHN_CHALLENGE_SECONDS = env.int("WEBAUTHN_CHALLENGE_SECONDS", default=300)
+
+# --- Email and security events (apps.twofactor) ---------------------------------------------------
+# Where mail goes, as a URL django-environ reads (smtp://user:password@host:25,
+# smtp+tls://…:587, smtp+ssl://…:465, consolemail://): locally printed on the console, elsewhere
+# the SMTP server on localhost unless set. People are mailed when a factor is added or removed,
+# backup codes are made or used, the password changes and the second factor locks.
+# The URL itself is not kept as a setting: it may carry the password, which Django's error pages
+# hide only under names like EMAIL_HOST_PASSWORD.
+_email = env.email_url("EMAIL_URL", default="consolemail://" if LOCAL else "smtp://localhost:25")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="dbapi <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Seconds a mail server may take to answer before the mail is left pending for
+# `manage.py send_pending_notifications`: a slow server never holds a request for longer.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Events a page of /account/security/ and of GET /api/v1/account/events shows.
+SECURITY_EVENTS_PAGE_SIZE = env.int("SECURITY_EVENTS_PAGE_SIZE", default=25)

@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.http import HttpRequest
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
+
+from apps.twofactor import events
 
 from .credentials import BEARER_CHALLENGE, bearer_credential, secret_digest
 from .models import User, UserToken
@@ -31,8 +34,15 @@ class IssuedToken:
     token: UserToken
 
 
-def issue_user_token(*, user: User, now: datetime | None = None) -> IssuedToken:
-    """A new token for `user`, valid for USER_TOKEN_LIFETIME seconds.
+def issue_user_token(
+    *,
+    user: User,
+    now: datetime | None = None,
+    request: HttpRequest | None = None,
+    method: str = "password",
+) -> IssuedToken:
+    """A new token for `user`, valid for USER_TOKEN_LIFETIME seconds, recorded (`token_issued`,
+    with the `method` the person logged in with).
 
     It is issued for the password just entered, so its re-authentication window starts now. The
     person's expired tokens are deleted on the way, so they do not pile up.
@@ -47,16 +57,23 @@ def issue_user_token(*, user: User, now: datetime | None = None) -> IssuedToken:
         expires_at=now + timedelta(seconds=settings.USER_TOKEN_LIFETIME),
         reauthenticated_at=now,
     )
+    events.record("token_issued", user=user, request=request, token_id=token.pk, method=method)
     return IssuedToken(key=key, token=token)
 
 
-def revoke_user_token(*, token: UserToken) -> None:
-    UserToken.objects.filter(pk=token.pk).delete()
+def revoke_user_token(*, token: UserToken, request: HttpRequest | None = None) -> None:
+    """Revoke one token (the app logs out), recorded as `token_revoked`."""
+    deleted, _ = UserToken.objects.filter(pk=token.pk).delete()
+    if deleted:
+        events.record("token_revoked", user=token.user, request=request, token_id=token.pk)
 
 
-def revoke_user_tokens(*, user: User) -> int:
-    """Revoke every token of a person, e.g. when their second factor is reset."""
+def revoke_user_tokens(*, user: User, request: HttpRequest | None = None) -> int:
+    """Revoke every token of a person, e.g. when their second factor is reset; recorded once
+    (`token_revoked` with the count) when there were any."""
     deleted, _ = UserToken.objects.filter(user=user).delete()
+    if deleted:
+        events.record("token_revoked", user=user, request=request, count=deleted)
     return deleted
 
 

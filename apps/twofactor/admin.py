@@ -24,6 +24,8 @@ from .models import (
     Passkey,
     SealedTOTPDevice,
     SecondFactorLock,
+    SecurityEvent,
+    SecurityNotification,
     TrustedBrowser,
 )
 from .passkeys import services as passkey_services
@@ -51,7 +53,7 @@ class PersonWithSecondFactorAdmin(PersonAdmin):
     def reset_second_factor(self, request, queryset):
         people = 0
         for user in queryset:
-            removed = services.reset_second_factor(user=user)
+            removed = services.reset_second_factor(user=user, request=request)
             people += 1
             self.log_change(
                 request,
@@ -82,7 +84,7 @@ class PersonWithSecondFactorAdmin(PersonAdmin):
 def unlock_people(model_admin: admin.ModelAdmin, request, people) -> None:
     unlocked = 0
     for user in people:
-        if services.unlock_second_factor(user=user):
+        if services.unlock_second_factor(user=user, request=request):
             model_admin.log_change(request, user, "Unlocked the second factor.")
             unlocked += 1
     message = ngettext(
@@ -146,6 +148,14 @@ class SealedTOTPDeviceAdmin(admin.ModelAdmin):
             "secret": services.grouped_secret(device=device),
         }
         return TemplateResponse(request, "twofactor/admin_device_qr.html", context)
+
+    def delete_model(self, request, obj):
+        """Removed as the person's page removes one: recorded, and the person told."""
+        services.remove_totp_device(device=obj, request=request)
+
+    def delete_queryset(self, request, queryset):
+        for device in queryset:
+            services.remove_totp_device(device=device, request=request)
 
 
 @admin.register(BackupCodeDevice)
@@ -216,11 +226,49 @@ class PasskeyAdmin(admin.ModelAdmin):
         return False
 
     def delete_model(self, request, obj):
-        passkey_services.remove_passkey(passkey=obj)
+        passkey_services.remove_passkey(passkey=obj, request=request)
 
     def delete_queryset(self, request, queryset):
         for passkey in queryset:
-            passkey_services.remove_passkey(passkey=passkey)
+            passkey_services.remove_passkey(passkey=passkey, request=request)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record staff read and never change: no add, change or delete (old rows are pruned by
+    their command)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(ReadOnlyAdmin):
+    """Everyone's security events, to investigate: filter by kind and person, search by name,
+    address or request id (which finds the request's log lines)."""
+
+    list_display = ["at", "kind", "user", "ip", "request_id"]
+    list_filter = ["kind", ("user", admin.RelatedOnlyFieldListFilter), "at"]
+    search_fields = ["user__username", "ip", "request_id", "user_agent"]
+    list_select_related = ["user"]
+    date_hierarchy = "at"
+    fields = ["at", "kind", "user", "ip", "user_agent", "request_id", "details"]
+
+
+@admin.register(SecurityNotification)
+class SecurityNotificationAdmin(ReadOnlyAdmin):
+    """The emails about security events: sent, or pending (and why the last attempt failed)."""
+
+    list_display = ["event", "created_at", "sent_at", "attempts", "last_error"]
+    list_filter = [("sent_at", admin.EmptyFieldListFilter), "event__kind"]
+    search_fields = ["event__user__username"]
+    list_select_related = ["event__user"]
+    fields = ["event", "created_at", "sent_at", "attempts", "last_error"]
 
 
 @admin.register(TrustedBrowser)

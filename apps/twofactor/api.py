@@ -91,13 +91,13 @@ class TokenView(APIView):
         serializer.is_valid(raise_exception=True)
         try:
             user = services.authenticate_password(
-                request=request._request, **serializer.validated_data
+                request=request._request, login_via="api", **serializer.validated_data
             )
         except services.InvalidCredentials:
             raise WrongCredentials from None
         except services.LoginThrottled as exc:
             raise login_throttled(exc) from None
-        issued = issue_user_token(user=user)
+        issued = issue_user_token(user=user, request=request._request)
         enrolled = selectors.has_second_factor(user=user)
         body = {
             "token": issued.key,
@@ -115,7 +115,7 @@ class TokenView(APIView):
         responses={204: OpenApiResponse(description="Revoked."), **problem_responses(401)},
     )
     def delete(self, request: Request) -> Response:
-        revoke_user_token(token=request.auth)
+        revoke_user_token(token=request.auth, request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -207,6 +207,7 @@ class VerifyView(APIView):
                 token=token,
                 totp_devices=token.totp_devices,
                 lock=token.second_factor_lock,
+                request=request._request,
             )
         except CodeRefused as exc:
             raise code_refused(exc) from None

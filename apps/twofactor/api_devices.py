@@ -120,7 +120,10 @@ class ConfirmDeviceView(APIView):
             raise exceptions.NotFound("No authenticator of yours is waiting for confirmation here.")
         try:
             confirmed = services.confirm_enrolment(
-                device=device, code=serializer.validated_data["token"], token=request.auth
+                device=device,
+                code=serializer.validated_data["token"],
+                token=request.auth,
+                request=request._request,
             )
         except CodeRefused as exc:
             raise code_refused(exc) from None
@@ -154,7 +157,7 @@ class DeviceView(APIView):
         device = selectors.totp_device(user=request.user, device_id=device_id)
         if device is None:
             raise exceptions.NotFound("You have no such authenticator.")
-        services.remove_totp_device(device=device)
+        services.remove_totp_device(device=device, request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -184,7 +187,7 @@ class BackupCodesView(APIView):
     def post(self, request: Request) -> Response:
         if not selectors.has_second_factor(user=request.user, besides_backup_codes=True):
             raise EnrolmentRequired("Backup codes back up an authenticator: add one first.")
-        codes = services.generate_backup_codes(user=request.user)
+        codes = services.generate_backup_codes(user=request.user, request=request._request)
         response = Response({"codes": codes}, status=status.HTTP_201_CREATED)
         response["Cache-Control"] = "no-store"
         return response

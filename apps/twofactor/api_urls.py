@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from . import api, api_devices
+from . import api, api_devices, api_events
 
 app_name = "twofactor-api"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     ),
     path("otp/backup-codes", api_devices.BackupCodesView.as_view(), name="backup-codes"),
     path("otp/verify", api.VerifyView.as_view(), name="verify"),
+    path("account/events", api_events.SecurityEventsView.as_view(), name="events"),
     path("otp/check/<str:token>", api.CheckView.as_view(), name="check"),
     path("", include("apps.twofactor.passkeys.api_urls")),
 ]

@@ -95,7 +95,10 @@ class LoginForm(Throttleable, forms.Form):
             return data
         try:
             self.user = services.authenticate_password(
-                request=self.request, username=data["username"], password=data["password"]
+                request=self.request,
+                username=data["username"],
+                password=data["password"],
+                login_via="pages",
             )
         except services.LoginThrottled as exc:
             raise self.refuse(exc.retry_after) from None
@@ -115,15 +118,16 @@ class CodeForm(Throttleable, forms.Form):
         widget=CODE_WIDGET,
     )
 
-    def __init__(self, *args, user: User, **kwargs):
+    def __init__(self, *args, user: User, request: HttpRequest | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
+        self.request = request
         self.device: Device | None = None
 
     def clean_code(self) -> str:
         code = self.cleaned_data["code"]
         try:
-            self.device = verify_code(user=self.user, code=code)
+            self.device = verify_code(user=self.user, code=code, request=self.request)
         except CodeRefused as exc:
             raise self.code_refused(exc) from None
         if self.device is None:
@@ -136,14 +140,17 @@ class ConfirmDeviceForm(Throttleable, forms.Form):
 
     code = forms.CharField(label="6-digit code shown by the app", max_length=16, widget=TOTP_WIDGET)
 
-    def __init__(self, *args, device: SealedTOTPDevice, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, device: SealedTOTPDevice, request: HttpRequest | None = None, **kw):
+        super().__init__(*args, **kw)
         self.device = device
+        self.request = request
 
     def clean_code(self) -> str:
         code = self.cleaned_data["code"]
         try:
-            confirmed = services.confirm_enrolment(device=self.device, code=code)
+            confirmed = services.confirm_enrolment(
+                device=self.device, code=code, request=self.request
+            )
         except CodeRefused as exc:
             raise self.code_refused(exc) from None
         if not confirmed:
@@ -157,14 +164,17 @@ class EnrolmentForm(forms.Form):
 
     code = forms.CharField(label="6-digit code shown by the app", max_length=16, widget=TOTP_WIDGET)
 
-    def __init__(self, *args, device: SealedTOTPDevice, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, device: SealedTOTPDevice, request: HttpRequest | None = None, **kw):
+        super().__init__(*args, **kw)
         self.pending = device
+        self.request = request
         self.device: SealedTOTPDevice | None = None
 
     def clean_code(self) -> str:
         code = self.cleaned_data["code"]
-        self.device = services.finish_enrolment(device=self.pending, code=code)
+        self.device = services.finish_enrolment(
+            device=self.pending, code=code, request=self.request
+        )
         if self.device is None:
             raise forms.ValidationError(WRONG_CODE, code="invalid_code")
         return code
@@ -203,7 +213,7 @@ class AdminLoginForm(Throttleable, AdminAuthenticationForm):
             return self.cleaned_data
         try:
             user = services.authenticate_password(
-                request=self.request, username=username, password=password
+                request=self.request, username=username, password=password, login_via="admin"
             )
         except services.LoginThrottled as exc:
             raise self.refuse(exc.retry_after) from None
@@ -221,7 +231,7 @@ class AdminLoginForm(Throttleable, AdminAuthenticationForm):
         if not code:
             raise forms.ValidationError(self.error_messages["code_required"], code="code_required")
         try:
-            device = verify_code(user=user, code=code)
+            device = verify_code(user=user, code=code, request=self.request)
         except CodeRefused as exc:
             raise self.code_refused(exc) from None
         if device is None:

@@ -19,11 +19,17 @@ from base64 import b32encode
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
 from . import sealing
+
+# Browsers' user agents are long; a longer one is cut rather than refused.
+USER_AGENT_LENGTH = 512
 
 
 class SealedTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
@@ -160,6 +166,85 @@ class SecondFactorLock(models.Model):
         return self.locked_at is not None
 
 
+class SecurityEvent(models.Model):
+    """Something that happened to a person's account: a login, a failed code, a factor added.
+
+    People see their own (`/account/security/`, `GET /api/v1/account/events`), staff everyone's.
+    `details` is what helps to read the event (a device's id and kind, how someone
+    re-authenticated), never a secret: no code, password, key or token. A failed login for a
+    username nobody has is kept with no user (staff see it; the typed name is not kept, as
+    people sometimes type their password there).
+    """
+
+    class Kind(models.TextChoices):
+        LOGIN = "login", _("Logged in")
+        LOGIN_FAILED = "login_failed", _("Wrong password")
+        OTP_FAILED = "otp_failed", _("Wrong second-factor code")
+        OTP_THROTTLED = "otp_throttled", _("Code refused: too many attempts")
+        LOCKED = "locked", _("Second factor locked")
+        UNLOCKED = "unlocked", _("Second factor unlocked")
+        DEVICE_ADDED = "device_added", _("Second factor added")
+        DEVICE_REMOVED = "device_removed", _("Second factor removed")
+        BACKUP_CODES_GENERATED = "backup_codes_generated", _("New backup codes")
+        BACKUP_CODE_USED = "backup_code_used", _("Backup code used")
+        PASSWORD_CHANGED = "password_changed", _("Password changed")
+        PASSWORD_RESET = "password_reset", _("Password reset")
+        REAUTHENTICATED = "reauthenticated", _("Confirmed it was you")
+        TOKEN_ISSUED = "token_issued", _("App signed in")
+        TOKEN_REVOKED = "token_revoked", _("App signed out")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="security_events",
+    )
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True, help_text=_("The client's address."))
+    user_agent = models.CharField(max_length=USER_AGENT_LENGTH, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    details = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        verbose_name = _("security event")
+        verbose_name_plural = _("security events")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["user", "-at", "-id"], name="security_event_user_at")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.user_id}, {self.at:%Y-%m-%d %H:%M:%S})"
+
+
+class SecurityNotification(models.Model):
+    """An email to send about a security event: the outbox row written in the event's
+    transaction, so a mail is sent only for what was committed, and none is lost when the mail
+    server is down (it stays pending until `manage.py send_pending_notifications` sends it)."""
+
+    event = models.OneToOneField(
+        SecurityEvent, on_delete=models.CASCADE, related_name="notification"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(
+        max_length=200, blank=True, help_text=_("Why the last attempt failed (no secret).")
+    )
+
+    class Meta:
+        verbose_name = _("security notification")
+        verbose_name_plural = _("security notifications")
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"notification of {self.event}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.sent_at is None
+
+
 class Passkey(TimestampMixin, ThrottlingMixin, Device):
     """A passkey registered by a person: a django-otp device, so it counts as a confirmed second
     factor wherever a TOTP device does (`OTPMiddleware`, `OTPAdminSite`, `user_has_device`).
@@ -254,7 +339,7 @@ class TrustedBrowser(models.Model):
         editable=False,
         help_text="The device whose code (or passkey) the browser was trusted with.",
     )
-    user_agent = models.CharField(max_length=512, blank=True, editable=False)
+    user_agent = models.CharField(max_length=USER_AGENT_LENGTH, blank=True, editable=False)
     created_at = models.DateTimeField(editable=False)
     last_used_at = models.DateTimeField(editable=False)
     expires_at = models.DateTimeField(db_index=True, editable=False)

@@ -50,7 +50,7 @@ def reauthenticate(
     `request` or for `token`. Password checks are throttled as logins are (LoginThrottled), codes
     as codes are (CodeRefused)."""
     if code:
-        if verify_code(user=user, code=code, token=token) is None:
+        if verify_code(user=user, code=code, token=token, request=request) is None:
             return False
         how = "code"  # verify_code renewed the token's window
     else:
@@ -67,5 +67,5 @@ def reauthenticate(
             token.reauthenticated_at = now
     if token is None and request is not None:
         mark_session(request)
-    events.record("reauthenticated", user=user, by=how)
+    events.record("reauthenticated", user=user, request=request, by=how)
     return True

@@ -1,5 +1,5 @@
-"""Reads: a person's devices and lock, the policy, and a user token with its devices for the
-verify path."""
+"""Reads: a person's devices and lock, the policy, a user token with its devices for the
+verify path, and a person's security events."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 from django_otp import device_classes
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -17,7 +17,14 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from apps.accounts.models import User, UserToken
 
 from . import sql
-from .models import BackupCode, BackupCodeDevice, SealedTOTPDevice, SecondFactorLock
+from .models import (
+    BackupCode,
+    BackupCodeDevice,
+    Passkey,
+    SealedTOTPDevice,
+    SecondFactorLock,
+    SecurityEvent,
+)
 
 
 def confirmed_totp_devices(*, user: User) -> list[SealedTOTPDevice]:
@@ -42,6 +49,20 @@ def totp_device(*, user: User, device_id: int) -> SealedTOTPDevice | None:
 def backup_device(*, user: User) -> BackupCodeDevice | None:
     """The device holding the person's backup codes, when they have generated some."""
     return BackupCodeDevice.objects.filter(user=user, confirmed=True).order_by("id").first()
+
+
+def device_kind(device: Model) -> str:
+    """What a security event calls a device: `totp`, `backup_code` or `passkey`."""
+    if isinstance(device, BackupCodeDevice):
+        return "backup_code"
+    if isinstance(device, Passkey):
+        return "passkey"
+    return "totp"
+
+
+def security_events(*, user: User) -> QuerySet[SecurityEvent]:
+    """The person's security events, newest first."""
+    return SecurityEvent.objects.filter(user=user).order_by("-at", "-id")
 
 
 def second_factor_lock(*, user: User) -> SecondFactorLock | None:

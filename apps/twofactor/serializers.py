@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from apps.core.serializers import StringField
 
-from .models import SealedTOTPDevice
+from .models import SealedTOTPDevice, SecurityEvent
 
 
 class CredentialsSerializer(serializers.Serializer):
@@ -131,3 +131,15 @@ class DeviceSerializer(serializers.ModelSerializer):
         model = SealedTOTPDevice
         fields = ["id", "name", "confirmed", "created_at", "last_used_at"]
         read_only_fields = fields
+
+
+class SecurityEventSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=SecurityEvent.Kind.choices)
+    at = serializers.DateTimeField()
+    ip = serializers.IPAddressField(allow_null=True, help_text="The client's address, if known.")
+    user_agent = serializers.CharField(help_text="The browser or app, as it named itself.")
+    detail = serializers.DictField(
+        source="details",
+        help_text="How it happened (`via`, `second_factor`, `device_kind`, `by`, …); never a "
+        "secret.",
+    )

@@ -52,8 +52,14 @@ class InvalidCredentials(Exception):
 # --- Passwords ------------------------------------------------------------------------------------
 
 
-def authenticate_password(*, request: HttpRequest | None, username: str, password: str) -> User:
+def authenticate_password(
+    *, request: HttpRequest | None, username: str, password: str, login_via: str | None = None
+) -> User:
     """The active person with this username and password.
+
+    With `login_via` (the surface logging in: `pages`, `admin`, `api`) a wrong password is
+    recorded as `login_failed`, against the account it names when there is one. Re-authenticating
+    passes none: a wrong password there is not a login.
 
     The check must first pass the login limits (per client address, per username, per process;
     `login_limits.py`), which raise LoginThrottled without hashing anything: the slow password
@@ -64,6 +70,9 @@ def authenticate_password(*, request: HttpRequest | None, username: str, passwor
     user = authenticate(request, username=username, password=password)
     if user is None:
         check.failed()
+        if login_via is not None:
+            named = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
+            events.record("login_failed", user=named, request=request, via=login_via)
         raise InvalidCredentials
     check.succeeded()
     return user
@@ -115,7 +124,11 @@ def pending_totp_device(*, user: User, sealed_key: str) -> SealedTOTPDevice:
 
 
 def finish_enrolment(
-    *, device: SealedTOTPDevice, code: str, at: float | None = None
+    *,
+    device: SealedTOTPDevice,
+    code: str,
+    at: float | None = None,
+    request: HttpRequest | None = None,
 ) -> SealedTOTPDevice | None:
     """Save a pending device, confirmed, when `code` is one of its current codes (django-otp's
     TOTP, within the device's tolerance); None, and nothing written, otherwise.
@@ -135,12 +148,19 @@ def finish_enrolment(
     device.confirmed = True
     device.last_used_at = timezone.now()
     device.save()
-    events.record("device_added", user=device.user, device_id=device.pk, device_kind="totp")
+    events.record(
+        "device_added", user=device.user, request=request, device_id=device.pk, device_kind="totp"
+    )
     return device
 
 
 def confirm_enrolment(
-    *, device: SealedTOTPDevice, code: str, token: UserToken | None = None, at: float | None = None
+    *,
+    device: SealedTOTPDevice,
+    code: str,
+    token: UserToken | None = None,
+    at: float | None = None,
+    request: HttpRequest | None = None,
 ) -> bool:
     """Confirm an unconfirmed device with a first code from it: from now on it can be used.
 
@@ -152,12 +172,17 @@ def confirm_enrolment(
             return False
         SealedTOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
         device.confirmed = True
-    events.record("device_added", user=device.user, device_id=device.pk, device_kind="totp")
+    events.record(
+        "device_added", user=device.user, request=request, device_id=device.pk, device_kind="totp"
+    )
     return True
 
 
 def remove_totp_device(
-    *, device: SealedTOTPDevice, accepted_by: Device | None = None
+    *,
+    device: SealedTOTPDevice,
+    accepted_by: Device | None = None,
+    request: HttpRequest | None = None,
 ) -> Device | None:
     """Remove an authenticator; callers ask for a current code first when the person has one.
 
@@ -167,7 +192,9 @@ def remove_totp_device(
     """
     removed_pk, user = device.pk, device.user
     device.delete()
-    events.record("device_removed", user=user, device_id=removed_pk, device_kind="totp")
+    events.record(
+        "device_removed", user=user, request=request, device_id=removed_pk, device_kind="totp"
+    )
     if accepted_by is not None and not (
         isinstance(accepted_by, SealedTOTPDevice) and accepted_by.pk == removed_pk
     ):
@@ -189,7 +216,9 @@ def grouped_secret(*, device: SealedTOTPDevice) -> str:
 # --- Backup codes ---------------------------------------------------------------------------------
 
 
-def generate_backup_codes(*, user: User, count: int = BACKUP_CODE_COUNT) -> list[str]:
+def generate_backup_codes(
+    *, user: User, count: int = BACKUP_CODE_COUNT, request: HttpRequest | None = None
+) -> list[str]:
     """Replace the person's backup codes with `count` new ones, returned to be shown once.
 
     Only their keyed hashes are stored, so no page, answer or admin screen can show them again.
@@ -205,7 +234,7 @@ def generate_backup_codes(*, user: User, count: int = BACKUP_CODE_COUNT) -> list
             BackupCode(device=device, digest=backup_code_digest(user_id=user.pk, code=code))
             for code in codes
         )
-    events.record("backup_codes_generated", user=user, count=count)
+    events.record("backup_codes_generated", user=user, request=request, count=count)
     return codes
 
 
@@ -220,12 +249,13 @@ def _new_backup_code() -> str:
 # --- Staff ----------------------------------------------------------------------------------------
 
 
-def reset_second_factor(*, user: User) -> int:
+def reset_second_factor(*, user: User, request: HttpRequest | None = None) -> int:
     """Remove every OTP device of `user` (authenticators, backup codes) and revoke their tokens
     and trusted browsers, for staff helping someone who lost their phone.
 
     Tokens and trusted browsers go too: one verified with a lost phone must not outlive the
-    reset. Returns the number of devices removed (their backup codes not counted).
+    reset. Returns the number of devices removed (their backup codes not counted), recorded as
+    one `device_removed`.
     """
     removed = 0
     with transaction.atomic():
@@ -233,12 +263,14 @@ def reset_second_factor(*, user: User) -> int:
             _, per_model = model.objects.filter(user=user).delete()
             removed += per_model.get(model._meta.label, 0)
         SecondFactorLock.objects.filter(user=user).delete()  # a fresh start: no count, no lock
-        revoke_user_tokens(user=user)
+        revoke_user_tokens(user=user, request=request)
         TrustedBrowser.objects.filter(user=user).delete()  # trusted with the lost devices
+        if removed:
+            events.record("device_removed", user=user, request=request, by="staff", count=removed)
     return removed
 
 
-def unlock_second_factor(*, user: User) -> bool:
+def unlock_second_factor(*, user: User, request: HttpRequest | None = None) -> bool:
     """Lift the lock of a person's second-factor step and clear their failure counts (the
     account's and every device's throttling), for staff who checked it is them. Returns whether
     it was locked."""
@@ -251,5 +283,5 @@ def unlock_second_factor(*, user: User) -> bool:
                     throttling_failure_count=0, throttling_failure_timestamp=None
                 )
     if was_locked:
-        events.record("unlocked", user=user, by="staff")
+        events.record("unlocked", user=user, request=request, by="staff")
     return was_locked

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from . import views
+from . import event_views, views
 
 app_name = "twofactor"
 
@@ -24,6 +24,7 @@ urlpatterns = [
         name="remove",
     ),
     path("two-factor/backup-codes/", views.backup_codes_view, name="backup-codes"),
+    path("security/", event_views.security_events_view, name="security"),
     path("", include("apps.twofactor.passkeys.urls")),
     path("", include("apps.twofactor.passwords.urls")),
     path("", include("apps.twofactor.trusted_browsers.urls")),

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
+from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.models import Device
 from django_otp.oath import TOTP
@@ -83,6 +84,7 @@ def verify_code(
     totp_devices: Sequence[SealedTOTPDevice] | None = None,
     lock: SecondFactorLock | object | None = UNKNOWN,
     at: float | None = None,
+    request: HttpRequest | None = None,
 ) -> Device | None:
     """The person's device that accepts `code` (a TOTP code or a backup code), or None.
 
@@ -91,9 +93,36 @@ def verify_code(
     `token` is given, an accepted code marks it verified and renews its re-authentication window.
     `at` is the clock the TOTP code is checked against (now by default). Raises CodeThrottled
     when every device that could check the code is throttled, SecondFactorLocked when the
-    account is locked.
+    account is locked. A wrong code and a throttled check are recorded (`otp_failed`,
+    `otp_throttled`), in `request` when given.
     """
-    code = normalize_code(code)
+    try:
+        return _verify_code(
+            user=user,
+            code=normalize_code(code),
+            token=token,
+            totp_devices=totp_devices,
+            lock=lock,
+            at=at,
+            request=request,
+        )
+    except CodeThrottled as exc:
+        events.record("otp_throttled", user=user, request=request, retry_after=exc.retry_after)
+        raise
+
+
+def _verify_code(
+    *,
+    user: User,
+    code: str,
+    token: UserToken | None,
+    totp_devices: Sequence[SealedTOTPDevice] | None,
+    lock: SecondFactorLock | object | None,
+    at: float | None,
+    request: HttpRequest | None,
+) -> Device | None:
+    """verify_code's work. A code no device could check (the person has no device of its kind)
+    is not a failure: nothing is counted or recorded for it."""
     if lock is UNKNOWN:
         lock = selectors.second_factor_lock(user=user)
     locked = lock is not None and lock.is_locked
@@ -102,19 +131,23 @@ def verify_code(
             raise SecondFactorLocked
         if totp_devices is None:
             totp_devices = selectors.confirmed_totp_devices(user=user)
-        checked = bool(totp_devices)
+        checked, kind = bool(totp_devices), "totp"
         device = verify_totp(devices=totp_devices, code=code, token=token, at=at)
     else:
         if locked and not settings.OTP_LOCK_ALLOWS_BACKUP_CODES:
             raise SecondFactorLocked
         backup = selectors.backup_device(user=user)
-        checked = backup is not None
-        device = verify_backup_code(user=user, code=code, token=token, device=backup)
+        checked, kind = backup is not None, "backup_code"
+        device = verify_backup_code(
+            user=user, code=code, token=token, device=backup, request=request
+        )
     if device is not None:
         if lock is not None and (lock.consecutive_failures or locked):
-            _clear_failures(user=user, unlocked_by="backup_code" if locked else None)
+            unlocked_by = "backup_code" if locked else None
+            _clear_failures(user=user, unlocked_by=unlocked_by, request=request)
     elif checked:
-        _count_account_failure(user=user, lock=lock)
+        events.record("otp_failed", user=user, request=request, code_kind=kind)
+        _count_account_failure(user=user, lock=lock, request=request)
     return device
 
 
@@ -155,6 +188,7 @@ def verify_backup_code(
     code: str,
     token: UserToken | None = None,
     device: BackupCodeDevice | object | None = UNKNOWN,
+    request: HttpRequest | None = None,
 ) -> BackupCodeDevice | None:
     """The person's backup-code device if `code` is one of its unused codes, else None.
 
@@ -183,7 +217,7 @@ def verify_backup_code(
     )
     if token is not None:
         mark_token_verified(token=token, now=now)
-    events.record("backup_code_used", user=user, left=device.codes.count())
+    events.record("backup_code_used", user=user, request=request, left=device.codes.count())
     return device
 
 
@@ -261,7 +295,9 @@ def _count_failure(model: type[Device], *, devices: Sequence[Device], now: datet
         )
 
 
-def _count_account_failure(*, user: User, lock: SecondFactorLock | None) -> None:
+def _count_account_failure(
+    *, user: User, lock: SecondFactorLock | None, request: HttpRequest | None
+) -> None:
     """One more consecutive failure on the account; at OTP_MAX_FAILURES, lock it (recorded
     once: the conditional UPDATE that sets `locked_at` succeeds for one request only)."""
     if lock is None:
@@ -277,14 +313,14 @@ def _count_account_failure(*, user: User, lock: SecondFactorLock | None) -> None
     if limit and rows.filter(locked_at__isnull=True, consecutive_failures__gte=limit).update(
         locked_at=timezone.now()
     ):
-        events.record("locked", user=user, failures=limit)
+        events.record("locked", user=user, request=request, failures=limit)
 
 
-def _clear_failures(*, user: User, unlocked_by: str | None) -> None:
+def _clear_failures(*, user: User, unlocked_by: str | None, request: HttpRequest | None) -> None:
     """A right code: the account's count starts again, and a lock is lifted (backup code)."""
     SecondFactorLock.objects.filter(user=user).update(consecutive_failures=0, locked_at=None)
     if unlocked_by:
-        events.record("unlocked", user=user, by=unlocked_by)
+        events.record("unlocked", user=user, request=request, by=unlocked_by)
 
 
 def _retry_after(devices: Sequence[Device]) -> int:

@@ -166,6 +166,14 @@ def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpR
             auth_login(request, user)
             otp_login(request, trusted_by)
             reauth.mark_session(request)  # the password was just entered
+            events.record(
+                "login",
+                user=user,
+                request=request,
+                via="pages",
+                second_factor=selectors.device_kind(trusted_by),
+                trusted_browser=True,
+            )
             return redirect(next_url)
         request.session[PENDING_LOGIN] = {
             "user_id": user.pk,
@@ -177,6 +185,7 @@ def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpR
         return redirect(_with_next(reverse("twofactor:login-code"), next_url))
     auth_login(request, user)
     reauth.mark_session(request)  # the password was just entered
+    events.record("login", user=user, request=request, via="pages", second_factor=None)
     if services.second_factor_required(user=user, enrolled=False):
         messages.info(request, "This site needs a second factor: add an authenticator app.")
         _start_enrolment(request)
@@ -203,6 +212,8 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
             auth_login(request, user, backend=pending["backend"])
         otp_login(request, form.device)
         reauth.mark_session(request)  # a code was just entered
+        second_factor = selectors.device_kind(form.device)
+        events.record("login", user=user, request=request, via="pages", second_factor=second_factor)
         response = redirect(_next_url(request))
         trust.trust_if_asked(request, response, user=user, device=form.device)
         return response
@@ -290,7 +301,7 @@ def add_device_view(request: HttpRequest) -> HttpResponse:
             messages.info(request, "That enrolment has ended: start again.")
         return render(request, "twofactor/add_device.html", {"next": request.GET.get("next", "")})
     device = services.pending_totp_device(user=request.user, sealed_key=pending["sealed_key"])
-    form = EnrolmentForm(request.POST or None, device=device)
+    form = EnrolmentForm(request.POST or None, device=device, request=request)
     if request.method == "POST" and form.is_valid():
         request.session.pop(PENDING_ENROLMENT, None)
         return _device_added(request, form.device)
@@ -334,7 +345,7 @@ def confirm_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
     device = selectors.unconfirmed_totp_device(user=request.user, device_id=device_id)
     if device is None:
         raise Http404("No authenticator of yours is waiting for confirmation here.")
-    form = ConfirmDeviceForm(request.POST or None, device=device)
+    form = ConfirmDeviceForm(request.POST or None, device=device, request=request)
     if request.method == "POST" and form.is_valid():
         return _device_added(request, device)
     action = reverse("twofactor:confirm", kwargs={"device_id": device.pk})
@@ -355,7 +366,7 @@ def remove_device_view(request: HttpRequest, device_id: int) -> HttpResponse:
     if request.method == "POST":
         name = device.name
         # django-otp ties a verified session to one device: any confirmed one left, or none.
-        session_device = services.remove_totp_device(device=device)
+        session_device = services.remove_totp_device(device=device, request=request)
         if session_device is not None:
             otp_login(request, session_device)
         messages.success(request, f"Removed “{name}”.")
@@ -374,7 +385,7 @@ def backup_codes_view(request: HttpRequest) -> HttpResponse:
     overview = selectors.overview(user=request.user)
     enrolled = selectors.has_second_factor(user=request.user, besides_backup_codes=True)
     if request.method == "POST" and enrolled:
-        codes = services.generate_backup_codes(user=request.user)
+        codes = services.generate_backup_codes(user=request.user, request=request)
         request.session[NEW_BACKUP_CODES] = seal(json.dumps(codes).encode())
         return redirect("twofactor:backup-codes")
     # Only GET takes them: a HEAD (a link checker, a prefetch) must not lose them unseen.
@@ -405,7 +416,7 @@ def reauthenticate_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and posted.is_valid():
         if by_passkey:
             reauth.mark_session(request)
-            events.record("reauthenticated", user=request.user, by="passkey")
+            events.record("reauthenticated", user=request.user, request=request, by="passkey")
         return redirect(_next_url(request))
     context = {"form": form, "passkey_form": passkey_form, "next": _next_url(request)}
     return _page(request, "twofactor/reauthenticate.html", context, form=posted)

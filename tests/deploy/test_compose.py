@@ -27,12 +27,21 @@ from .conftest import (
     Nginx,
     env_file_values,
     fetch,
+    k8s_object,
     load_compose,
     running_nginx,
     tool,
 )
 
-APP_SERVICES = ("web", "migrate", "flush_hits", "prune_idempotency_keys", "grpc")
+APP_SERVICES = (
+    "web",
+    "migrate",
+    "flush_hits",
+    "prune_idempotency_keys",
+    "grpc",
+    "send_pending_notifications",
+    "prune_security_events",
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +62,14 @@ def test_every_service_of_the_deployment_is_there(compose):
     assert set(compose["services"]) == {*APP_SERVICES, "nginx", "db", "redis", "pgbouncer"}
 
 
-def test_web_has_three_replicas_by_default_and_the_variable_changes_it(compose):
-    assert int(compose["services"]["web"]["deploy"]["replicas"]) == 3
-    scaled = load_compose({"WEB_REPLICAS": "5"})
-    assert int(scaled["services"]["web"]["deploy"]["replicas"]) == 5
+def test_web_runs_as_many_replicas_as_the_kubernetes_floor_and_the_variable_changes_it(compose):
+    """One host or a cluster, the same room to lose web replicas: compose's default is the
+    number the autoscaler never goes below, whose reason tests/deploy/test_kubernetes.py shows
+    (a drain and a crash at once leave one serving)."""
+    floor = k8s_object("HorizontalPodAutoscaler", "web")["spec"]["minReplicas"]
+    assert int(compose["services"]["web"]["deploy"]["replicas"]) == floor
+    scaled = load_compose({"WEB_REPLICAS": str(floor + 2)})
+    assert int(scaled["services"]["web"]["deploy"]["replicas"]) == floor + 2
 
 
 def test_web_is_built_here_and_every_app_process_runs_that_image(compose):
@@ -111,6 +124,22 @@ def test_flush_hits_runs_in_a_loop_every_minute(compose):
     assert (shell, flag) == ("sh", "-c")
     assert re.fullmatch(r"while :; do python manage\.py flush_hits; sleep 60; done", script), script
     assert flusher["restart"] == "unless-stopped"
+
+
+@pytest.mark.parametrize(
+    ("service", "command", "every"),
+    [
+        ("send_pending_notifications", "send_pending_notifications", 300),
+        ("prune_security_events", "prune_security_events --days 365", 86400),
+    ],
+)
+def test_the_security_event_jobs_run_in_a_loop(compose, service, command, every):
+    job = compose["services"][service]
+    [shell, flag, script] = job["command"]
+    assert (shell, flag) == ("sh", "-c")
+    assert script == f"while :; do python manage.py {command}; sleep {every}; done"
+    assert job["restart"] == "unless-stopped"
+    assert job["init"] is True
 
 
 def test_grpc_serves_on_every_interface_with_its_health_service_checked(compose):

@@ -61,6 +61,8 @@ def test_the_deployment_has_every_object_it_needs():
         ("HorizontalPodAutoscaler", "web"),
         ("Job", "migrate"),
         ("CronJob", "flush-hits"),
+        ("CronJob", "send-pending-notifications"),
+        ("CronJob", "prune-security-events"),
         ("Deployment", "grpc"),
         ("Service", "grpc"),
         ("StatefulSet", "postgres"),
@@ -123,8 +125,18 @@ def test_the_autoscaler_owns_the_web_replicas():
         "kind": "Deployment",
         "name": "web",
     }
-    assert hpa["spec"]["minReplicas"] == 3
+    assert hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]  # room to scale
     assert "replicas" not in k8s_object("Deployment", "web")["spec"]
+
+
+def test_at_the_fewest_web_pods_a_drain_and_a_crash_at_once_leave_one_serving():
+    """What the autoscaler's floor is for: a drain may evict what the disruption budget spares,
+    and a pod crashing meanwhile still leaves one to answer."""
+    fewest = k8s_object("HorizontalPodAutoscaler", "web")["spec"]["minReplicas"]
+    kept = k8s_object("PodDisruptionBudget", "web")["spec"]["minAvailable"]
+    evicted = fewest - kept
+    assert evicted >= 1  # the drain can proceed
+    assert fewest - evicted - 1 >= 1  # and one crash during it leaves one pod serving
 
 
 def test_migrate_job_runs_the_migrations():
@@ -138,6 +150,22 @@ def test_flush_hits_runs_every_minute_never_two_at_once():
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     flusher = container(cronjob, "flush-hits")
     assert flusher["command"] == ["python", "manage.py", "flush_hits"]
+
+
+def test_pending_notifications_are_sent_every_five_minutes_never_two_at_once():
+    cronjob = k8s_object("CronJob", "send-pending-notifications")
+    assert cronjob["spec"]["schedule"] == "*/5 * * * *"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    sender = container(cronjob, "send-pending-notifications")
+    assert sender["command"] == ["python", "manage.py", "send_pending_notifications"]
+
+
+def test_security_events_are_pruned_daily_keeping_a_year():
+    cronjob = k8s_object("CronJob", "prune-security-events")
+    assert cronjob["spec"]["schedule"] == "41 3 * * *"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    pruner = container(cronjob, "prune-security-events")
+    assert pruner["command"] == ["python", "manage.py", "prune_security_events", "--days", "365"]
 
 
 def test_grpc_uses_kubernetes_native_grpc_probes_on_its_port():

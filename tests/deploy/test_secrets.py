@@ -37,7 +37,15 @@ from .conftest import (
 )
 
 README = PROJECT_DIR / "README.md"
-APP_SERVICES = ("web", "grpc", "flush_hits", "prune_idempotency_keys", "migrate")
+APP_SERVICES = (
+    "web",
+    "grpc",
+    "flush_hits",
+    "prune_idempotency_keys",
+    "migrate",
+    "send_pending_notifications",
+    "prune_security_events",
+)
 
 
 def readme_block(heading: str) -> str:

@@ -355,11 +355,15 @@ def test_verify_reads_once_and_writes_only_what_changed(client, device, api_toke
     # With a verified token: the same (the write renews its re-authentication window).
     again = executed(lambda: verify(client, code_for(device, steps=1), api_token))
     assert [sql.split()[0] for sql in again] == ["SELECT", "WITH"], again
-    # A wrong code: the read, the device's failure count, the account's (and whether it locks).
+    # A wrong code: the read, the device's failure count, its security event, the account's
+    # count (and whether it locks).
     failed = executed(lambda: verify(client, wrong_code(device), api_token))
     assert [sql.split()[0] for sql in failed][:2] == ["SELECT", "UPDATE"], failed
     account = [sql for sql in failed[2:] if "SAVEPOINT" not in sql]
-    assert all("twofactor_secondfactorlock" in sql for sql in account), failed
+    assert all(
+        "twofactor_secondfactorlock" in sql or "twofactor_securityevent" in sql for sql in account
+    ), failed
+    assert sum("twofactor_securityevent" in sql for sql in account) == 1, failed
 
 
 def test_verify_unseals_each_key_once(client, device, api_token, monkeypatch):

@@ -122,6 +122,7 @@ class RegisterView(APIView):
                 credential=data,
                 name=name,
                 token=request.auth,
+                request=request._request,
             )
         except PasskeyRefused as exc:
             raise refused(exc) from None
@@ -183,7 +184,7 @@ class AuthenticateView(APIView):
             raise refused(exc) from None
         if token is not None:
             return Response({"status": True})
-        issued = issue_user_token(user=passkey.user)
+        issued = issue_user_token(user=passkey.user, request=request._request, method="passkey")
         mark_token_verified(token=issued.token, now=issued.token.created_at)
         body = {
             "token": issued.key,
@@ -236,5 +237,5 @@ class PasskeyView(APIView):
         passkey = selectors.passkey(user=request.user, passkey_id=passkey_id)
         if passkey is None:
             raise exceptions.NotFound("You have no such passkey.")
-        services.remove_passkey(passkey=passkey)
+        services.remove_passkey(passkey=passkey, request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -84,9 +84,12 @@ class AddPasskeyForm(_PasskeyAnswerForm):
     )
     field_order = ["name", "passkey"]
 
-    def __init__(self, *args, binding: str, user: User, **kwargs):
+    def __init__(
+        self, *args, binding: str, user: User, request: HttpRequest | None = None, **kwargs
+    ):
         super().__init__(*args, binding=binding, **kwargs)
         self.user = user
+        self.request = request
 
     def clean(self):
         data = super().clean()
@@ -98,6 +101,7 @@ class AddPasskeyForm(_PasskeyAnswerForm):
                 binding=self.binding,
                 credential=self.answer(),
                 name=data.get("name", ""),
+                request=self.request,
             )
         except PasskeyRefused as exc:
             raise self.refused(exc) from None
@@ -115,7 +119,7 @@ def second_factor_forms(
     bound to the request's data: (code form, passkey form or None, the posted one)."""
     data = request.POST if request.method == "POST" else None
     by_passkey = data is not None and "passkey" in data
-    code_form = CodeForm(None if by_passkey else data, user=user)
+    code_form = CodeForm(None if by_passkey else data, user=user, request=request)
     passkey_form = None
     if by_passkey or has_passkey(user=user):
         passkey_form = PasskeyForm(

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from webauthn import generate_registration_options, verify_registration_response
@@ -66,6 +67,7 @@ def register_passkey(
     credential: dict[str, Any] | str,
     name: str = "",
     token: UserToken | None = None,
+    request: HttpRequest | None = None,
 ) -> Passkey:
     """Verify a `RegistrationResponseJSON` against the challenge given to `binding` and keep the
     passkey. Raises a PasskeyRefused (or ChallengeRefused) naming what was wrong.
@@ -113,7 +115,7 @@ def register_passkey(
                 mark_token_verified(token=token, now=timezone.now())
     except IntegrityError:
         raise AlreadyRegistered from None
-    record_passkey_event("passkey_added", passkey=passkey)
+    record_passkey_event("passkey_added", passkey=passkey, request=request)
     return passkey
 
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import logging
 
+from django.http import HttpRequest
+
+from .. import events
 from ..models import Passkey
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PASSKEY_NAME = "Passkey"
+SECURITY_EVENT_KINDS = {"passkey_added": "device_added", "passkey_removed": "device_removed"}
 
 
 def rename_passkey(*, passkey: Passkey, name: str) -> Passkey:
@@ -21,18 +25,30 @@ def rename_passkey(*, passkey: Passkey, name: str) -> Passkey:
     return passkey
 
 
-def remove_passkey(*, passkey: Passkey) -> None:
+def remove_passkey(*, passkey: Passkey, request: HttpRequest | None = None) -> None:
     """Remove a passkey: its assertions are refused from now on. Callers check a second factor
     first."""
     passkey_id = passkey.pk
     passkey.delete()
     passkey.pk = passkey_id  # for the record
-    record_passkey_event("passkey_removed", passkey=passkey)
+    record_passkey_event("passkey_removed", passkey=passkey, request=request)
 
 
-def record_passkey_event(kind: str, *, passkey: Passkey) -> None:
-    """The one place a passkey's security event is recorded (`passkey_added`, `passkey_removed`,
-    `passkey_clone_suspected`): a log line until security events exist. Never the credential
-    id or the public key."""
+def record_passkey_event(
+    kind: str, *, passkey: Passkey, request: HttpRequest | None = None
+) -> None:
+    """The one place a passkey's event is recorded (`passkey_added`, `passkey_removed`,
+    `passkey_clone_suspected`): a log line, and for the first two the security event every
+    factor has (`device_added`, `device_removed`, of `device_kind` passkey). Never the
+    credential id or the public key."""
     log = logger.warning if kind == "passkey_clone_suspected" else logger.info
     log("Passkey event: %s", kind, extra={"user_id": passkey.user_id, "passkey_id": passkey.pk})
+    security_kind = SECURITY_EVENT_KINDS.get(kind)
+    if security_kind is not None:
+        events.record(
+            security_kind,
+            user=passkey.user,
+            request=request,
+            device_id=passkey.pk,
+            device_kind="passkey",
+        )

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import devices_for_user
 from django_otp import login as otp_login
 
-from .. import reauth
+from .. import events, reauth
 from ..forms import LoginForm
 from ..models import Passkey
 from ..selectors import has_code_factor
@@ -95,6 +95,9 @@ def sign_in_view(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         auth_login(request, form.passkey.user, backend=SIGN_IN_BACKEND)
         otp_login(request, form.passkey)
+        events.record(
+            "login", user=form.passkey.user, request=request, via="pages", second_factor="passkey"
+        )
         return redirect(next_url(request))
     context = {
         "form": LoginForm(request=request),
@@ -113,7 +116,8 @@ def sign_in_view(request: HttpRequest) -> HttpResponse:
 @reauthentication_required
 def add_passkey_view(request: HttpRequest) -> HttpResponse:
     """ "Add a passkey": keep the browser's new passkey, under the name given."""
-    form = AddPasskeyForm(request.POST, binding=session_binding(request.session), user=request.user)
+    binding = session_binding(request.session)
+    form = AddPasskeyForm(request.POST, binding=binding, user=request.user, request=request)
     if not form.is_valid():
         return render_overview(request, add_passkey_form=form, status=400)
     if not request.user.is_verified():
@@ -150,7 +154,7 @@ def remove_passkey_view(request: HttpRequest, passkey_id: int) -> HttpResponse:
     code_form, passkey_form, form = second_factor_forms(request, user=request.user)
     if request.method == "POST" and form.is_valid():
         name, removed_pk = passkey.name, passkey.pk
-        services.remove_passkey(passkey=passkey)
+        services.remove_passkey(passkey=passkey, request=request)
         _stay_verified(request, accepted_by=form.device, removed_pk=removed_pk)
         messages.success(request, f"Removed “{name}”.")
         return redirect("twofactor:overview")

@@ -40,7 +40,9 @@ class ChangePasswordForm(Throttleable, PasswordChangeForm):
         return old_password
 
     def save(self, commit: bool = True) -> User:
-        services.change_password(user=self.user, password=self.cleaned_data["new_password1"])
+        services.change_password(
+            user=self.user, password=self.cleaned_data["new_password1"], request=self.request
+        )
         return self.user
 
 
@@ -57,6 +59,12 @@ class AskForResetForm(PasswordResetForm):
 class ResetPasswordForm(SetPasswordForm):
     """Django's "set a new password" of a reset link, saved by `services.reset_password`."""
 
+    def __init__(self, user: User, *args, request: HttpRequest, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
     def save(self, commit: bool = True) -> User:
-        services.reset_password(user=self.user, password=self.cleaned_data["new_password1"])
+        services.reset_password(
+            user=self.user, password=self.cleaned_data["new_password1"], request=self.request
+        )
         return self.user

@@ -88,6 +88,9 @@ class ResetPasswordConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "twofactor/password_reset_confirm.html"
     success_url = reverse_lazy("twofactor:password-reset-done")
 
+    def get_form_kwargs(self) -> dict:
+        return {**super().get_form_kwargs(), "request": self.request}
+
 
 class ResetPasswordDoneView(auth_views.PasswordResetCompleteView):
     template_name = "twofactor/password_reset_done.html"

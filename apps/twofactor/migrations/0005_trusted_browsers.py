@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("twofactor", "0003_seal_django_otp_secrets"),
+        ("twofactor", "0004_security_events"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
