@@ -129,6 +129,8 @@ API_MIDDLEWARE = [
 # Answer POST /actions/... at the WSGI level, as API_MIDDLEWARE and Django's handler would, without
 # URL resolving, the middleware chain and the request signals (apps/actions/wsgi.py).
 ACTIONS_FAST_PATH = env.bool("ACTIONS_FAST_PATH", default=True)
+# The same for POST /api/v1/otp/verify, the mobile API's busiest call (apps/twofactor/wsgi.py).
+OTP_VERIFY_FAST_PATH = env.bool("OTP_VERIFY_FAST_PATH", default=True)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
