@@ -61,6 +61,7 @@ class SealedTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
 
     class Meta(Device.Meta):
         verbose_name = _("authenticator app")
+        verbose_name_plural = _("authenticator apps")
 
     @cached_property
     def bin_key(self) -> bytes:
@@ -156,6 +157,7 @@ class SecondFactorLock(models.Model):
 
     class Meta:
         verbose_name = _("second-factor lock")
+        verbose_name_plural = _("second-factor locks")
 
     def __str__(self) -> str:
         state = "locked" if self.locked_at else "not locked"
@@ -278,6 +280,7 @@ class Passkey(TimestampMixin, ThrottlingMixin, Device):
 
     class Meta:
         verbose_name = _("passkey")
+        verbose_name_plural = _("passkeys")
         ordering = ["user", "created_at", "id"]
 
     def get_throttle_factor(self) -> int:
@@ -314,6 +317,7 @@ class PasskeyChallenge(models.Model):
 
     class Meta:
         verbose_name = _("passkey challenge")
+        verbose_name_plural = _("passkey challenges")
 
     def __str__(self) -> str:
         return f"{self.purpose} challenge {self.pk}"
@@ -334,10 +338,10 @@ class TrustedBrowser(models.Model):
     )
     digest = models.CharField(max_length=64, unique=True, editable=False)
     device = models.CharField(
-        "second factor",
+        _("second factor"),
         max_length=255,
         editable=False,
-        help_text="The device whose code (or passkey) the browser was trusted with.",
+        help_text=_("The device whose code (or passkey) the browser was trusted with."),
     )
     user_agent = models.CharField(max_length=USER_AGENT_LENGTH, blank=True, editable=False)
     created_at = models.DateTimeField(editable=False)
@@ -345,7 +349,8 @@ class TrustedBrowser(models.Model):
     expires_at = models.DateTimeField(db_index=True, editable=False)
 
     class Meta:
-        verbose_name = "trusted browser"
+        verbose_name = _("trusted browser")
+        verbose_name_plural = _("trusted browsers")
         ordering = ["-last_used_at", "-id"]
 
     def __str__(self) -> str:
