@@ -3,7 +3,8 @@
 A record is a `SecurityEvent` row (who, what, when, from which address and browser, in which
 request) and a JSON log line with the same facts, which staff can search beside the request's
 other lines. For the kinds a person is told about by email (`notifications.NOTIFIED_KINDS`), an
-outbox row is written in the same transaction and the mail is sent once that transaction commits.
+outbox row is written in the same transaction, with the request's language (a page's, from
+Accept-Language; the API's is LANGUAGE_CODE), and the mail is sent once that transaction commits.
 
 `detail` must never hold a secret: no code, password, key or token (the names those usually go by
 are refused outright, so a slip fails loudly in tests rather than landing in the table).
@@ -18,7 +19,7 @@ from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from apps.accounts.models import User
 from apps.core.client_address import client_address
@@ -63,7 +64,9 @@ def record(
     with transaction.atomic():
         event.save()
         if notifications.is_notified(event):
-            notification = SecurityNotification.objects.create(event=event)
+            notification = SecurityNotification.objects.create(
+                event=event, language=translation.get_language() or ""
+            )
             transaction.on_commit(lambda: notifications.deliver(notification_id=notification.pk))
     logger.info(
         "Security event: %s",

@@ -233,6 +233,16 @@ class SecurityNotification(models.Model):
     last_error = models.CharField(
         max_length=200, blank=True, help_text=_("Why the last attempt failed (no secret).")
     )
+    # Kept so that the mail reads the same whether it goes out at once or from the command.
+    language = models.CharField(
+        max_length=16,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "The language the mail is written in: the one of the request that caused it "
+            "(empty: LANGUAGE_CODE)."
+        ),
+    )
 
     class Meta:
         verbose_name = _("security notification")

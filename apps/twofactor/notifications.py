@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from .models import SecurityEvent, SecurityNotification
@@ -102,7 +102,9 @@ def deliver(*, notification_id: int) -> bool:
         if notification is None:
             return False
         try:
-            _message(notification.event).send()
+            with translation.override(notification.language or settings.LANGUAGE_CODE):
+                message = _message(notification.event)
+            message.send()
         except Exception as exc:  # a mail server that is down must not fail the request
             notification.attempts += 1
             notification.last_error = type(exc).__name__[:200]

@@ -1,12 +1,17 @@
 """A security mail speaks the language of the page whose action caused it (Accept-Language), as
-received by a real SMTP server; an action with no language asked for mails in English."""
+received by a real SMTP server, also when it goes out later from `send_pending_notifications`;
+an action with no language asked for mails in English."""
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
 from django_otp import DEVICE_ID_SESSION_KEY
 
-from tests.mail import smtp_server, use_email_url
+from apps.twofactor.models import SecurityNotification
+from tests.mail import free_port, smtp_server, use_email_url
 
 from .conftest import make_device, make_person, mark_reauthenticated
 
@@ -34,8 +39,11 @@ def new_backup_codes(client, **headers: str) -> None:
     assert response.status_code == 302
 
 
+SPANISH = {"Accept-Language": "es-ES,es;q=0.9"}
+
+
 def test_the_mail_of_a_spanish_page_is_in_spanish(client, inbox):
-    new_backup_codes(client, **{"Accept-Language": "es-ES,es;q=0.9"})
+    new_backup_codes(client, **SPANISH)
     [mail] = inbox.wait_for(1)
     # A long non-ASCII subject is folded into encoded words from its first line on, which
     # Python's parser reads back with the fold's space in front.
@@ -57,3 +65,17 @@ def test_the_mail_of_a_page_without_a_language_is_in_english(client, inbox):
         "dbapi: New backup codes were made for your account; the old ones no longer work."
     )
     assert mail.get_content().startswith("Hello alice,")
+
+
+def test_a_mail_sent_later_keeps_the_language_of_its_page(client, settings):
+    """The mail server is down while the Spanish page is answered; the command, which runs in no
+    request's language, sends the mail in Spanish once a server answers."""
+    port = free_port()
+    use_email_url(settings, f"smtp://127.0.0.1:{port}")
+    new_backup_codes(client, **SPANISH)
+    notification = SecurityNotification.objects.get()
+    assert (notification.sent_at, notification.language) == (None, "es")
+    with smtp_server(port) as (inbox, _):
+        call_command("send_pending_notifications", stdout=StringIO())
+        [mail] = inbox.wait_for(1)
+    assert mail.get_content().startswith("Hola, alice:")
