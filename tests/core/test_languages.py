@@ -124,3 +124,17 @@ def test_the_hit_counter_answers_in_no_language(client):
     assert response.content.startswith(b"Hits: ")
     assert "Content-Language" not in response
     assert response["Vary"] == "Accept"
+
+
+def test_the_password_reset_page_and_its_mail_are_in_spanish(client, mailoutbox):
+    make_person("alice", email="alice@example.com")
+    page = client.get("/account/password/reset/", headers=SPANISH).content.decode()
+    assert "<h1>Restablece tu contraseña</h1>" in page
+    response = client.post(
+        "/account/password/reset/", {"email": "alice@example.com"}, headers=SPANISH, follow=True
+    )
+    assert "Revisa tu correo" in response.content.decode()
+    [mail] = mailoutbox
+    assert mail.subject == "Restablece tu contraseña en testserver"
+    assert mail.body.startswith("Hola, alice:")
+    assert "Una contraseña nueva no inicia tu sesión" in mail.body

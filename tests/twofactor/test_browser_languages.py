@@ -27,6 +27,9 @@ SPANISH = {
     "in_use": "En uso",
     "backup_codes": "Conseguir códigos de respaldo nuevos",
     "log_out": "Cerrar sesión",
+    "forgot": "¿Has olvidado tu contraseña?",
+    "trust": "Confiar en este navegador durante 30 días",
+    "trusted_browsers": "Navegadores de confianza",
 }
 ENGLISH = {
     "html_lang": "en",
@@ -40,6 +43,9 @@ ENGLISH = {
     "in_use": "In use",
     "backup_codes": "Get new backup codes",
     "log_out": "Log out",
+    "forgot": "Forgot your password?",
+    "trust": "Trust this browser for 30 days",
+    "trusted_browsers": "Trusted browsers",
 }
 
 
@@ -70,16 +76,19 @@ def test_the_login_the_code_step_and_the_two_factor_page_are_in_the_browser_lang
         expect(page.locator("html")).to_have_attribute("lang", words["html_lang"])
         expect(page).to_have_title(f"{words['login']} · dbapi")
         expect(page.get_by_role("heading", name=words["login"])).to_be_visible()
+        expect(page.get_by_role("link", name=words["forgot"])).to_be_visible()
         page.get_by_label(words["username"]).fill("alice")
         page.get_by_label(words["password"]).fill(PASSWORD)
         page.get_by_role("button", name=words["login"], exact=True).click()
 
         expect(page.get_by_role("heading", name=words["code_step"])).to_be_visible()
+        expect(page.get_by_label(words["trust"])).to_be_visible()
         page.get_by_label(words["code"]).fill(phone.now())
         page.get_by_role("button", name=words["continue"]).click()
 
         expect(page.get_by_role("heading", name=words["overview"], exact=True)).to_be_visible()
         expect(page.get_by_role("cell", name=words["in_use"])).to_be_visible()
         expect(page.get_by_role("link", name=words["backup_codes"])).to_be_visible()
+        expect(page.get_by_role("heading", name=words["trusted_browsers"])).to_be_visible()
         expect(page.get_by_role("button", name=words["log_out"])).to_be_visible()
         tab.assert_clean()
