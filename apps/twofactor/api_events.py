@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
@@ -76,7 +77,7 @@ class SecurityEventsView(ListAPIView):
         super().initial(request, *args, **kwargs)
         unknown = sorted(set(request.query_params) - {self.pagination_class.cursor_query_param})
         if unknown:
-            raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
+            raise ValidationError({name: [_("Unknown query parameter.")] for name in unknown})
 
     @extend_schema(
         operation_id="account_events_list",

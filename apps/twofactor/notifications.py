@@ -101,6 +101,10 @@ def deliver(*, notification_id: int) -> bool:
         )
         if notification is None:
             return False
+        if not is_notified(notification.event):
+            # The address was removed since: there is no one to tell, and retrying cannot help.
+            notification.delete()
+            return False
         try:
             _message(notification.event).send()
         except Exception as exc:  # a mail server that is down must not fail the request
