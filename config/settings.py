@@ -129,6 +129,8 @@ API_MIDDLEWARE = [
 # Answer POST /actions/... at the WSGI level, as API_MIDDLEWARE and Django's handler would, without
 # URL resolving, the middleware chain and the request signals (apps/actions/wsgi.py).
 ACTIONS_FAST_PATH = env.bool("ACTIONS_FAST_PATH", default=True)
+# The same for POST /api/v1/otp/verify, the mobile API's busiest call (apps/twofactor/wsgi.py).
+OTP_VERIFY_FAST_PATH = env.bool("OTP_VERIFY_FAST_PATH", default=True)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -370,9 +372,10 @@ SPECTACULAR_SETTINGS = {
 # One JSON object per line on stdout, each carrying the request id, for filebeat and ELK.
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO").upper()
-# Paths whose next segment is a secret, masked in every log line that quotes them: the original
-# mobile client sends a one-time code in GET /api/v1/otp/check/<code>.
-LOG_MASKED_PATH_PREFIXES = ["/api/v1/otp/check/"]
+# Paths whose next segments are a secret, masked in every log line that quotes them: the original
+# mobile client sends a one-time code in GET /api/v1/otp/check/<code>, and a password reset link
+# is /account/password/reset/<uidb64>/<token>/ (whoever reads the logs could use an unused one).
+LOG_MASKED_PATH_PREFIXES = ["/api/v1/otp/check/", "/account/password/reset/"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -506,6 +509,11 @@ if TWO_FACTOR_REQUIRED not in ("none", "staff", "all"):
 # Seconds after the password or a code was entered during which factors (and backup codes) may
 # be changed without entering one again.
 TWO_FACTOR_REAUTH_SECONDS = env.int("TWO_FACTOR_REAUTH_SECONDS", default=300)
+# Days a browser trusted at the code step of a login ("Trust this browser") skips that step after
+# the password; 0 offers no such choice. A password change or reset revokes every trust.
+TWO_FACTOR_TRUST_DAYS = env.int("TWO_FACTOR_TRUST_DAYS", default=30)
+if TWO_FACTOR_TRUST_DAYS < 0:
+    raise ImproperlyConfigured("TWO_FACTOR_TRUST_DAYS must be 0 (off) or a number of days.")
 
 # Fernet keys (comma-separated) sealing TOTP secrets in the database: the first seals, every one
 # unseals, so a new key goes first and the old one stays until `manage.py rotate_otp_keys` ran.
@@ -569,6 +577,12 @@ LOGIN_ADDRESS_WINDOW = env.int("LOGIN_ADDRESS_WINDOW", default=900)
 # whole time. 0: no limit.
 LOGIN_PROCESS_HASH_RATE = env.float("LOGIN_PROCESS_HASH_RATE", default=1.0)
 LOGIN_PROCESS_HASH_BURST = env.int("LOGIN_PROCESS_HASH_BURST", default=10)
+# Password reset links (/account/password/reset/): at most PASSWORD_RESET_LIMIT requests from one
+# client address (past it, 429 with Retry-After) and as many mails to one email address (past it,
+# the same answer and no mail) within PASSWORD_RESET_WINDOW seconds; 0: no limit. The form sends
+# mail to any address it is given: without them, a way to flood someone's inbox.
+PASSWORD_RESET_LIMIT = env.int("PASSWORD_RESET_LIMIT", default=5)
+PASSWORD_RESET_WINDOW = env.int("PASSWORD_RESET_WINDOW", default=3600)
 
 # --- Passkeys (WebAuthn, apps.twofactor.passkeys) -------------------------------------------------
 # The relying party: the domain passkeys are bound to (browsers sign it; they refuse an IP address

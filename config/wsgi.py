@@ -14,15 +14,18 @@ from django.conf import settings  # noqa: E402
 from apps.actions.wsgi import ActionsRoute  # noqa: E402
 from apps.core.wsgi import ChunkedBodies, FastPaths, api_paths  # noqa: E402
 from apps.hits.wsgi import HitsRoute  # noqa: E402
+from apps.twofactor.wsgi import VerifyRoute  # noqa: E402
 
-# GET / and action calls are answered in front of Django's handler (apps/hits/wsgi.py,
-# apps/actions/wsgi.py; HITS_FAST_PATH=false and ACTIONS_FAST_PATH=false turn them off). Other
-# API calls (/api/v1/) go through a handler with only the middleware they need (apps/core/wsgi.py).
+# GET /, action calls and code checks are answered in front of Django's handler (apps/hits/wsgi.py,
+# apps/actions/wsgi.py, apps/twofactor/wsgi.py; HITS_FAST_PATH, ACTIONS_FAST_PATH and
+# OTP_VERIFY_FAST_PATH set to false turn them off). Other API calls (/api/v1/) go through a
+# handler with only the middleware they need (apps/core/wsgi.py).
 fast_routes = [
     route
     for route, on in (
         (HitsRoute(), settings.HITS_FAST_PATH),
         (ActionsRoute(), settings.ACTIONS_FAST_PATH),
+        (VerifyRoute(), settings.OTP_VERIFY_FAST_PATH),
     )
     if on
 ]

@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -35,6 +37,59 @@ def pytest_configure(config):
             "The tests need real PostgreSQL and Redis. Run `make test`, or set DATABASE_URL "
             f"and REDIS_URL (got database {engine!r} and cache {backend!r})."
         )
+    # Hypothesis (under Schemathesis) keeps its examples and constants in ./.hypothesis, the
+    # project, unless told otherwise.
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    config.hypothesis_home = tempfile.mkdtemp(prefix="dbapi-hypothesis-")
+    set_hypothesis_home_dir(config.hypothesis_home)
+    if not hasattr(config, "workerinput"):  # once, in the process that reports (pytest-xdist)
+        config.source_tree_before = source_tree_files()
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(getattr(config, "hypothesis_home", ""), ignore_errors=True)
+
+
+GIT_NEW_FILES = ["git", "status", "--porcelain", "--untracked-files=all", "--ignored"]
+
+
+def source_tree_files() -> set[str] | None:
+    """The files git would list as new in the project, ignored ones included (a test that wrote
+    dump.rdb or .hypothesis/ would hide behind .gitignore otherwise); None outside a checkout."""
+    try:
+        listed = subprocess.run(
+            [*GIT_NEW_FILES, "--", ".", ":(exclude).venv"],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if listed.returncode != 0:
+        return None
+    return {
+        line[3:]
+        for line in listed.stdout.splitlines()
+        if line[:2] in {"??", "!!"} and "__pycache__/" not in line and ".pytest_cache/" not in line
+    }
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No test writes into the source tree: the run fails if a file appeared in it."""
+    before = getattr(session.config, "source_tree_before", None)
+    if before is None:
+        return
+    written = sorted((source_tree_files() or set()) - before)
+    if written:
+        session.config.source_tree_written = written
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    for path in getattr(config, "source_tree_written", []):
+        terminalreporter.write_line(f"The tests wrote into the source tree: {path}", red=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -48,7 +48,9 @@ class SentinelSetup:
         return redis.Redis(port=port, socket_timeout=1)
 
 
-def _redis(port: int, *args: str) -> subprocess.Popen:
+def _redis(port: int, directory: Path, *args: str) -> subprocess.Popen:
+    """A redis-server working in `directory`: a replica writes the snapshot its master sends to
+    its `dir` even with `--save ""`, and the default `dir` is the current one (the project)."""
     return subprocess.Popen(
         [
             "redis-server",
@@ -56,12 +58,17 @@ def _redis(port: int, *args: str) -> subprocess.Popen:
             str(port),
             "--bind",
             "127.0.0.1",
+            "--dir",
+            str(directory),
+            "--dbfilename",
+            f"dump-{port}.rdb",
             "--save",
             "",
             "--appendonly",
             "no",
             *args,
         ],
+        cwd=directory,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -82,10 +89,10 @@ def redis_sentinels(directory: Path) -> Iterator[SentinelSetup]:
         sentinel_ports=[free_port() for _ in range(3)],
     )
     try:
-        setup.processes["master"] = _redis(setup.master_port)
+        setup.processes["master"] = _redis(setup.master_port, directory)
         wait_until(lambda: _answers(setup.master_port), timeout=10)
         setup.processes["replica"] = _redis(
-            setup.replica_port, "--replicaof", "127.0.0.1", str(setup.master_port)
+            setup.replica_port, directory, "--replicaof", "127.0.0.1", str(setup.master_port)
         )
 
         def replica_in_sync() -> bool:
@@ -105,6 +112,7 @@ def redis_sentinels(directory: Path) -> Iterator[SentinelSetup]:
             )
             setup.processes[f"sentinel-{index}"] = subprocess.Popen(
                 ["redis-sentinel", str(config)],
+                cwd=directory,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

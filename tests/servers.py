@@ -61,6 +61,8 @@ def database_url(alias: str = "default") -> str:
 def project_env(**overrides: str) -> dict[str, str]:
     """The environment a subprocess of the project gets: this one, pointed at the test databases."""
     env = dict(os.environ)
+    # Its Redis database is this worker's already (tests/settings.py), named in REDIS_URL.
+    env.pop("PYTEST_XDIST_WORKER", None)
     env.update(
         REDIS_URL=settings.REDIS_URL,
         CACHE_KEY_PREFIX=settings.CACHE_KEY_PREFIX,
@@ -200,8 +202,11 @@ def grpcserver(*, env: dict[str, str], workers: int = 2) -> Iterator[str]:
 @contextlib.contextmanager
 def redis_server(*args: str) -> Iterator[str]:
     """A Redis server of the test's own on a free loopback port, stopped afterwards; yields its
-    URL (database 0). For tests that pause, stop or fail Redis: never the machine's shared one."""
+    URL (database 0). For tests that pause, stop or fail Redis: never the machine's shared one.
+    It works in a temporary directory: whatever it would write (a replica's snapshot) lands there,
+    not in the project."""
     port = free_port()
+    directory = tempfile.TemporaryDirectory(prefix="dbapi-redis-")
     process = subprocess.Popen(
         [
             "redis-server",
@@ -209,12 +214,15 @@ def redis_server(*args: str) -> Iterator[str]:
             str(port),
             "--bind",
             "127.0.0.1",
+            "--dir",
+            directory.name,
             "--save",
             "",
             "--appendonly",
             "no",
             *args,
         ],
+        cwd=directory.name,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -233,6 +241,7 @@ def redis_server(*args: str) -> Iterator[str]:
         yield url
     finally:
         stop(process)
+        directory.cleanup()
 
 
 def children(pid: int) -> list[int]:

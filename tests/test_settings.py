@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import uuid
 
 import pytest
 
@@ -42,14 +41,14 @@ def clean_env(**values: str) -> dict[str, str]:
     return env
 
 
-def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+def run_python(code: str, env: dict[str, str], *, cwd=PROJECT_DIR) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True, text=True
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True
     )
 
 
-def show_settings(**values: str) -> dict:
-    result = run_python(SHOW_SETTINGS, clean_env(**values))
+def show_settings(*, cwd=PROJECT_DIR, **values: str) -> dict:
+    result = run_python(SHOW_SETTINGS, clean_env(**values), cwd=cwd)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -89,20 +88,27 @@ def test_urls_give_postgresql_with_persistent_connections_and_redis():
     assert shown["cache_location"] == "redis://127.0.0.1:6379/3"
 
 
-def test_environment_file_is_loaded_and_real_variables_win():
-    name = f"pytest-{uuid.uuid4().hex[:8]}"
-    folder = PROJECT_DIR / "env" / name
-    folder.mkdir()
-    try:
-        (folder / ".env").write_text(
-            "SECRET_KEY=from-the-file-"
-            + "x" * 40
-            + f"\nOTP_ENCRYPTION_KEYS={OWN_FERNET_KEY}"
-            + "\nLOG_LEVEL=WARNING\nREDIS_URL=redis://file:6379/0\n"
-        )
-        shown = show_settings(ENVIRONMENT=name, REDIS_URL="redis://real:6379/0")
-    finally:
-        shutil.rmtree(folder)
+def test_environment_file_is_loaded_and_real_variables_win(tmp_path):
+    """Run in a copy of config/ whose project directory is temporary: the settings find
+    env/<ENVIRONMENT>/.env beside their own directory, and the test writes nothing into the
+    project's (the apps still come from it, on PYTHONPATH)."""
+    shutil.copytree(
+        PROJECT_DIR / "config", tmp_path / "config", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    folder = tmp_path / "env" / "testing"
+    folder.mkdir(parents=True)
+    (folder / ".env").write_text(
+        "SECRET_KEY=from-the-file-"
+        + "x" * 40
+        + f"\nOTP_ENCRYPTION_KEYS={OWN_FERNET_KEY}"
+        + "\nLOG_LEVEL=WARNING\nREDIS_URL=redis://file:6379/0\n"
+    )
+    shown = show_settings(
+        cwd=tmp_path,
+        ENVIRONMENT="testing",
+        REDIS_URL="redis://real:6379/0",
+        PYTHONPATH=str(PROJECT_DIR),
+    )
     assert shown["log_level"] == "WARNING"  # from the file
     assert shown["cache_location"] == "redis://real:6379/0"  # the real variable won
     assert shown["debug"] is False  # off outside local

@@ -35,20 +35,21 @@ CACHE_ERRORS = (RedisError, OSError)
 class CircuitBreaker:
     """Remembers, per process, that Redis just failed, so callers skip it for a while."""
 
-    def __init__(self, *, retry_after: float):
+    def __init__(self, *, retry_after: float, clock: Callable[[], float] = time.monotonic):
         self.retry_after = retry_after
+        self.clock = clock  # a test moves its own instead of waiting out the delay
         self._open_until = 0.0
         self._lock = threading.Lock()
 
     def is_open(self) -> bool:
-        return time.monotonic() < self._open_until
+        return self.clock() < self._open_until
 
     def trip(self, error: Exception) -> None:
         metrics.record_dependency_error("cache")
         with self._lock:
             if self.is_open():
                 return
-            self._open_until = time.monotonic() + self.retry_after
+            self._open_until = self.clock() + self.retry_after
         logger.warning(
             "The cache (Redis) failed (%s); going without it for %ss",
             error.__class__.__name__,

@@ -240,6 +240,13 @@ class ApiHandler(WSGIHandler):
 # --- Fast paths -----------------------------------------------------------------------------------
 
 
+class PassOn(Exception):
+    """Raised by a route's `answer`, before it changed anything, for a request it leaves to
+    Django's handler after all (one it could only tell apart by reading the database or the
+    body). Django then serves it in a request scope of its own; with tracing on, the route's
+    server span ends without an answer beside Django's."""
+
+
 class FastRoute:
     """A path an app answers at the WSGI level. Subclasses say which requests they claim
     (`match`), how to answer them (`answer`), which middleware setting stands for the requests
@@ -312,6 +319,9 @@ class FastPaths:
         request_id = scope.enter_context(request_scope(environ.get(META_KEY), trace=trace))
         try:
             answer = route.answer(environ, match)
+        except PassOn:
+            scope.close()
+            return self.application(environ, start_response)
         except Exception as exc:
             answer = Answer.for_exception(exc)
         if answer.close is not None:

@@ -26,6 +26,7 @@ from .models import (
     SecondFactorLock,
     SecurityEvent,
     SecurityNotification,
+    TrustedBrowser,
 )
 from .passkeys import services as passkey_services
 from .qr import qr_svg
@@ -268,3 +269,22 @@ class SecurityNotificationAdmin(ReadOnlyAdmin):
     search_fields = ["event__user__username"]
     list_select_related = ["event__user"]
     fields = ["event", "created_at", "sent_at", "attempts", "last_error"]
+
+
+@admin.register(TrustedBrowser)
+class TrustedBrowserAdmin(admin.ModelAdmin):
+    """Browsers people trusted to skip the code step: staff see them and revoke them (delete);
+    only the person trusts one, at a login. The secret's digest is never shown."""
+
+    list_display = ["user", "user_agent", "created_at", "last_used_at", "expires_at"]
+    list_filter = ["created_at", "last_used_at", "expires_at"]
+    search_fields = ["user__username", "user_agent"]
+    list_select_related = ["user"]
+    fields = ["user", "user_agent", "device", "created_at", "last_used_at", "expires_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

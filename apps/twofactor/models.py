@@ -317,3 +317,36 @@ class PasskeyChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} challenge {self.pk}"
+
+
+class TrustedBrowser(models.Model):
+    """A browser a person trusted at the code step of a login: after the password, it skips that
+    step until `expires_at` (TWO_FACTOR_TRUST_DAYS), unless revoked.
+
+    The browser holds a random secret in a signed cookie; only its SHA-256 is stored, as for user
+    tokens, so a database dump trusts no browser. The trust was given by one second factor
+    (`device`, django-otp's persistent id): a session it opens is verified by that device, and it
+    ends with that device, so removing a factor (or the last one) also removes what it vouched for.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trusted_browsers"
+    )
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    device = models.CharField(
+        "second factor",
+        max_length=255,
+        editable=False,
+        help_text="The device whose code (or passkey) the browser was trusted with.",
+    )
+    user_agent = models.CharField(max_length=USER_AGENT_LENGTH, blank=True, editable=False)
+    created_at = models.DateTimeField(editable=False)
+    last_used_at = models.DateTimeField(editable=False)
+    expires_at = models.DateTimeField(db_index=True, editable=False)
+
+    class Meta:
+        verbose_name = "trusted browser"
+        ordering = ["-last_used_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"trusted browser #{self.pk} ({self.user_id})"

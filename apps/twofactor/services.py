@@ -28,7 +28,13 @@ from apps.core.client_address import client_address
 
 from . import events, selectors
 from .login_limits import LoginThrottled, start_password_check  # noqa: F401 (callers catch it here)
-from .models import BackupCode, BackupCodeDevice, SealedTOTPDevice, SecondFactorLock
+from .models import (
+    BackupCode,
+    BackupCodeDevice,
+    SealedTOTPDevice,
+    SecondFactorLock,
+    TrustedBrowser,
+)
 from .sealing import backup_code_digest, new_sealed_totp_key
 from .verification import normalize_code, verify_totp
 
@@ -244,11 +250,12 @@ def _new_backup_code() -> str:
 
 
 def reset_second_factor(*, user: User, request: HttpRequest | None = None) -> int:
-    """Remove every OTP device of `user` (authenticators, backup codes) and revoke their tokens,
-    for staff helping someone who lost their phone.
+    """Remove every OTP device of `user` (authenticators, backup codes) and revoke their tokens
+    and trusted browsers, for staff helping someone who lost their phone.
 
-    Tokens go too: one verified with a lost phone must not outlive the reset. Returns the number
-    of devices removed (their backup codes not counted), recorded as one `device_removed`.
+    Tokens and trusted browsers go too: one verified with a lost phone must not outlive the
+    reset. Returns the number of devices removed (their backup codes not counted), recorded as
+    one `device_removed`.
     """
     removed = 0
     with transaction.atomic():
@@ -257,6 +264,7 @@ def reset_second_factor(*, user: User, request: HttpRequest | None = None) -> in
             removed += per_model.get(model._meta.label, 0)
         SecondFactorLock.objects.filter(user=user).delete()  # a fresh start: no count, no lock
         revoke_user_tokens(user=user, request=request)
+        TrustedBrowser.objects.filter(user=user).delete()  # trusted with the lost devices
         if removed:
             events.record("device_removed", user=user, request=request, by="staff", count=removed)
     return removed

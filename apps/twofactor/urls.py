@@ -26,4 +26,6 @@ urlpatterns = [
     path("two-factor/backup-codes/", views.backup_codes_view, name="backup-codes"),
     path("security/", event_views.security_events_view, name="security"),
     path("", include("apps.twofactor.passkeys.urls")),
+    path("", include("apps.twofactor.passwords.urls")),
+    path("", include("apps.twofactor.trusted_browsers.urls")),
 ]

@@ -23,6 +23,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -38,6 +39,9 @@ from .passkeys.challenges import session_binding
 from .passkeys.forms import AddPasskeyForm, PasskeyForm, form_status, second_factor_forms
 from .qr import qr_svg
 from .sealing import seal, unseal
+from .trusted_browsers import cookies as trust_cookies
+from .trusted_browsers import login as trust
+from .trusted_browsers import services as trust_services
 
 # Between the password and the code, the session holds who is logging in, not a logged-in user.
 PENDING_LOGIN = "twofactor_pending_login"
@@ -153,13 +157,30 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 
 def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpResponse:
-    """People with a device go on to the code step; others are logged in (and sent to enrol
-    when TWO_FACTOR_REQUIRED covers them)."""
+    """People with a device go on to the code step, unless this browser is one they trusted
+    (then its device verifies the session); others are logged in (and sent to enrol when
+    TWO_FACTOR_REQUIRED covers them)."""
     if selectors.has_second_factor(user=user):
+        trusted_by = trust.vouching_device(request, user=user)
+        if trusted_by is not None:
+            auth_login(request, user)
+            otp_login(request, trusted_by)
+            reauth.mark_session(request)  # the password was just entered
+            events.record(
+                "login",
+                user=user,
+                request=request,
+                via="pages",
+                second_factor=selectors.device_kind(trusted_by),
+                trusted_browser=True,
+            )
+            return redirect(next_url)
         request.session[PENDING_LOGIN] = {
             "user_id": user.pk,
             "backend": user.backend,
             "started": time.time(),
+            # A password changed or reset before the code step ends this login too.
+            "auth_hash": user.get_session_auth_hash(),
         }
         return redirect(_with_next(reverse("twofactor:login-code"), next_url))
     auth_login(request, user)
@@ -193,8 +214,13 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
         reauth.mark_session(request)  # a code was just entered
         second_factor = selectors.device_kind(form.device)
         events.record("login", user=user, request=request, via="pages", second_factor=second_factor)
-        return redirect(_next_url(request))
+        response = redirect(_next_url(request))
+        trust.trust_if_asked(request, response, user=user, device=form.device)
+        return response
+    trust_code_form, trust_passkey_form = trust.trust_forms()
     context = {
+        "trust_form": trust_code_form,
+        "trust_passkey_form": trust_passkey_form,
         "form": code_form,
         "passkey_form": passkey_form,
         "has_codes": selectors.has_code_factor(user=user),
@@ -214,7 +240,12 @@ def code_step_user(request: HttpRequest) -> User | None:
     pending = request.session.get(PENDING_LOGIN)
     if pending is None or time.time() - pending["started"] > settings.OTP_LOGIN_TIMEOUT:
         return None  # an expired step is replaced by the next password step
-    return User.objects.filter(pk=pending["user_id"], is_active=True).first()
+    user = User.objects.filter(pk=pending["user_id"], is_active=True).first()
+    if user is None or not constant_time_compare(
+        pending.get("auth_hash", ""), user.get_session_auth_hash()
+    ):
+        return None  # the password changed since it was entered: log in again
+    return user
 
 
 @require_POST
@@ -242,6 +273,10 @@ def render_overview(
         "add_passkey_form": add_passkey_form or AddPasskeyForm(binding="", user=request.user),
         # Adding a factor needs the re-authentication window: outside it, "Confirm it's you".
         "reauthenticated": reauth.session_is_recent(request),
+        "trusted_browsers": trust_services.trusted_browsers(user=request.user),
+        "this_browser": trust_services.trust_digest(
+            user=request.user, cookie=trust_cookies.read(request)
+        ),
     }
     return render(request, "twofactor/overview.html", context, status=status)
 

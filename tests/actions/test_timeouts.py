@@ -42,3 +42,34 @@ def test_the_default_timeout_applies_to_actions_without_their_own(call, settings
         call("testing/slow_insert", {"name": "ana", "seconds": 2}), 504, type="statement-timeout"
     )
     assert problem["status"] == 504
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_default_timeout_holds_on_a_kept_connection_whatever_ran_before(
+    client, api_key_value, settings
+):
+    """The usual bound is kept in the connection's session once a call commits: a rolled-back
+    call takes it back, an action's own bound applies to its call only, and a new default
+    applies at once."""
+    from tests.actions.conftest import ActionCaller
+
+    call = ActionCaller(client, api_key_value)
+    settings.ACTIONS_STATEMENT_TIMEOUT = 0.3
+    connection.close()  # a new connection: nothing kept in its session yet
+
+    dry = call(
+        "testing/slow_insert", {"name": "dry", "seconds": 0}, headers={"Prefer": "tx=rollback"}
+    )
+    assert dry.status_code == 200
+    slow = {"name": "slow", "seconds": 1}
+    assert_problem(call("testing/slow_insert", slow), 504, type="statement-timeout")
+
+    assert call("testing/slow_insert", {"name": "kept", "seconds": 0}).status_code == 200
+    assert call("example/wait", {"seconds": 0.6}).status_code == 200  # its own 1-second bound
+    assert_problem(call("testing/slow_insert", slow), 504, type="statement-timeout")
+
+    settings.ACTIONS_STATEMENT_TIMEOUT = 3
+    assert call("testing/slow_insert", {"name": "later", "seconds": 0.5}).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM example_user ORDER BY id")
+        assert [name for (name,) in cursor.fetchall()] == ["kept", "later"]

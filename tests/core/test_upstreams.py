@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import urllib.request
 
 import pytest
@@ -125,10 +124,8 @@ def test_a_refused_connection_is_a_502(settings):
 
 def test_a_slow_upstream_is_a_504_after_the_timeout(flask, settings):
     settings.UPSTREAMS = {"flask": upstream_config(flask.url, TIMEOUT=0.2)}
-    started = time.monotonic()
     with pytest.raises(UpstreamTimeout) as raised:
-        upstream("flask").get("/slow/2")
-    assert time.monotonic() - started < 1.5
+        upstream("flask").get("/slow/2")  # it would answer, after 2 s: the 0.2 s timeout cut it
     assert raised.value.status_code == 504
     assert len(flask.requests) == 1  # a timeout is not retried: it would only wait again
 

@@ -125,8 +125,18 @@ def test_the_autoscaler_owns_the_web_replicas():
         "kind": "Deployment",
         "name": "web",
     }
-    assert hpa["spec"]["minReplicas"] == 3
+    assert hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]  # room to scale
     assert "replicas" not in k8s_object("Deployment", "web")["spec"]
+
+
+def test_at_the_fewest_web_pods_a_drain_and_a_crash_at_once_leave_one_serving():
+    """What the autoscaler's floor is for: a drain may evict what the disruption budget spares,
+    and a pod crashing meanwhile still leaves one to answer."""
+    fewest = k8s_object("HorizontalPodAutoscaler", "web")["spec"]["minReplicas"]
+    kept = k8s_object("PodDisruptionBudget", "web")["spec"]["minAvailable"]
+    evicted = fewest - kept
+    assert evicted >= 1  # the drain can proceed
+    assert fewest - evicted - 1 >= 1  # and one crash during it leaves one pod serving
 
 
 def test_migrate_job_runs_the_migrations():

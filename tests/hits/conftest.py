@@ -30,6 +30,7 @@ class RedisProxy:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}/{redis_db()}"
         self.up = True
+        self.held = 0  # connections accepted while cut, and never answered
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -43,6 +44,7 @@ class RedisProxy:
             with self._lock:
                 self._sockets.append(client)
                 if not self.up:
+                    self.held += 1
                     continue  # hold it open and silent
                 upstream = socket.create_connection(self.target)
                 self._sockets.append(upstream)
@@ -77,6 +79,20 @@ class RedisProxy:
     def close(self) -> None:
         self.listener.close()
         self._drop_connections()
+
+
+class ManualClock:
+    """A monotonic clock that moves only when the test moves it: for the cache's circuit
+    breaker, so that a test waits for no retry delay and no scheduling can make one pass."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @pytest.fixture

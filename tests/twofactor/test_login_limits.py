@@ -19,9 +19,12 @@ WRONG = "not the password"
 
 
 @pytest.fixture
-def hashes(settings):
-    """How many password hashes the test has computed so far (production's PBKDF2)."""
+def hashes(settings, person):
+    """How many password hashes the test has computed so far (production's PBKDF2). The person's
+    password is stored by it too, as in production, not by the suite's fast hasher."""
     settings.PASSWORD_HASHERS = ["tests.twofactor.hashers.CountingPBKDF2PasswordHasher"]
+    person.set_password(PASSWORD)
+    person.save(update_fields=["password"])
     start = CountingPBKDF2PasswordHasher.computed
     return lambda: CountingPBKDF2PasswordHasher.computed - start
 
