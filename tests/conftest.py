@@ -47,6 +47,18 @@ def pytest_configure(config):
         config.source_tree_before = source_tree_files()
 
 
+def pytest_collection_modifyitems(items):
+    """Schemathesis names each operation's test `…[POST /actions/batch]`, but pytest 9.2 builds a
+    node id from the original name alone: every operation had one id, which pytest-xdist ran
+    once and --durations could not tell apart. The operation goes back into the id."""
+    from schemathesis.pytest.plugin import SchemathesisFunction
+
+    for item in items:
+        named = isinstance(item, SchemathesisFunction) and item.operation_label
+        if named and item._id.params is None:
+            item._id = item._id.with_params(item.operation_label)
+
+
 def pytest_unconfigure(config):
     shutil.rmtree(getattr(config, "hypothesis_home", ""), ignore_errors=True)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -231,8 +230,8 @@ class Work:
     """The transactions of one call or batch: one per database it touches, opened as the calls
     reach it and committed together at the end, or all rolled back (an error, a dry run).
 
-    Each action's statements run under its timeout (PostgreSQL's `statement_timeout`, see
-    `_set_timeouts`), shortened to the caller's deadline when that comes first.
+    Each action's statements run under its timeout (`SET LOCAL statement_timeout` on
+    PostgreSQL), shortened to the caller's deadline when that comes first.
     """
 
     def __init__(self, options: CallOptions):
@@ -272,46 +271,10 @@ class Work:
         connection = connections[alias]
         if connection.vendor != "postgresql" or self.timeouts.get(alias) == milliseconds:
             return
-        _set_timeouts(connection, milliseconds)
+        with connection.cursor() as cursor:
+            lock_milliseconds = max(1, math.ceil(settings.DB_TIMEOUT * 1000))
+            cursor.execute(sql.SQL_STATEMENT_TIMEOUT, [str(milliseconds), str(lock_milliseconds)])
         self.timeouts[alias] = milliseconds
-
-
-# The connections (psycopg2's, so a reconnection starts afresh) whose session already has the
-# default timeouts, and which ones: a call that wants those sends no statement for them.
-_session_timeouts: weakref.WeakKeyDictionary[Any, tuple[int, int]] = weakref.WeakKeyDictionary()
-
-
-def _set_timeouts(connection: Any, milliseconds: int) -> None:
-    """Bound the rest of the transaction's statements (`milliseconds`) and lock waits
-    (DB_TIMEOUT).
-
-    The usual bound, ACTIONS_STATEMENT_TIMEOUT, becomes the session's own default the first
-    time, so that later calls on the same connection need no statement of their own for it
-    (a round trip of every call otherwise). It is remembered only once that transaction
-    commits: a rolled-back transaction (a dry run, an error) takes its `SET` back with it.
-    Any other bound (an action's own `timeout`, a caller's deadline) is `SET LOCAL`, for this
-    transaction only. Behind a transaction pooler (`DISABLE_SERVER_SIDE_CURSORS`, as PgBouncer
-    needs) the next transaction may run on another server connection, so nothing is kept in a
-    session there and every call sets its bounds locally.
-    """
-    lock_milliseconds = max(1, math.ceil(settings.DB_TIMEOUT * 1000))
-    wanted = (milliseconds, lock_milliseconds)
-    pooled = connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS", False)
-    default = milliseconds == max(1, math.ceil(settings.ACTIONS_STATEMENT_TIMEOUT * 1000))
-    raw = connection.connection
-    if not pooled and default and _session_timeouts.get(raw) == wanted:
-        return
-    for_session = not pooled and default
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql.SQL_SESSION_TIMEOUT if for_session else sql.SQL_STATEMENT_TIMEOUT,
-            [str(milliseconds), str(lock_milliseconds)],
-        )
-    if for_session:
-        _session_timeouts.pop(raw, None)
-        transaction.on_commit(
-            lambda: _session_timeouts.__setitem__(raw, wanted), using=connection.alias
-        )
 
 
 class StreamNotKept(Problem):

@@ -37,7 +37,3 @@ SQL_PRUNE_ANSWERS = "DELETE FROM actions_idempotencyrecord WHERE expires_at <= %
 SQL_STATEMENT_TIMEOUT = (
     "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)"
 )
-# The same as the session's defaults, from this transaction on (taken back if it rolls back).
-SQL_SESSION_TIMEOUT = (
-    "SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false)"
-)

@@ -45,7 +45,7 @@ from .serializers import (
     ReauthenticateSerializer,
     StatusSerializer,
 )
-from .verification import CodeRefused, verify_code
+from .verification import CodeRefused, verify_code_with_token
 
 # The verify views' authentication is a subclass of UserTokenAuthentication: the same token,
 # so the schema names the same security scheme rather than a second one.
@@ -199,14 +199,10 @@ class VerifyView(APIView):
     def verify(self, request: Request, data) -> Response:
         serializer = CodeSerializer(data=data)
         serializer.is_valid(raise_exception=True)
-        token = request.auth
         try:
-            device = verify_code(
-                user=request.user,
+            device = verify_code_with_token(
+                token=request.auth,
                 code=serializer.validated_data["token"],
-                token=token,
-                totp_devices=token.totp_devices,
-                lock=token.second_factor_lock,
                 request=request._request,
             )
         except CodeRefused as exc:

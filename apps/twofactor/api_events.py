@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
@@ -70,6 +71,14 @@ class SecurityEventsView(ListAPIView):
     def get_queryset(self):
         return selectors.security_events(user=self.request.user)
 
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        """After the credentials (401 and 403 first): a query parameter other than `cursor` is a
+        400, rather than silently ignored (a client that filters by it would be misled)."""
+        super().initial(request, *args, **kwargs)
+        unknown = sorted(set(request.query_params) - {self.pagination_class.cursor_query_param})
+        if unknown:
+            raise ValidationError({name: [_("Unknown query parameter.")] for name in unknown})
+
     @extend_schema(
         operation_id="account_events_list",
         summary="The person's security events, newest first",
@@ -81,9 +90,11 @@ class SecurityEventsView(ListAPIView):
         responses={
             200: SecurityEventSerializer(many=True),
             **problem_responses(
+                400,
                 401,
                 403,
                 404,
+                s400="A query parameter other than `cursor`.",
                 s403="A token no code verified yet, once the person has a second factor.",
                 s404="The cursor is not one `next` gave.",
             ),

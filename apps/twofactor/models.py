@@ -1,6 +1,6 @@
 """Second-factor devices: authenticator apps and backup codes whose secrets the database never
-holds in clear, passkeys (WebAuthn credentials) and the challenges they answer, and the failure
-cap.
+holds in clear, passkeys (WebAuthn credentials) and the challenges they answer, the failure
+cap, and the account's security events with the outbox of emails about them.
 
 Why devices of our own rather than django-otp's `otp_totp` and `otp_static`: their SealedTOTPDevice
 keeps its key as hex in an 80-character column, and StaticToken keeps backup codes as typed.

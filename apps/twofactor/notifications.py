@@ -101,6 +101,10 @@ def deliver(*, notification_id: int) -> bool:
         )
         if notification is None:
             return False
+        if not is_notified(notification.event):
+            # The address was removed since: there is no one to tell, and retrying cannot help.
+            notification.delete()
+            return False
         try:
             with translation.override(notification.language or settings.LANGUAGE_CODE):
                 message = _message(notification.event)

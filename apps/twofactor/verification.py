@@ -151,6 +151,19 @@ def _verify_code(
     return device
 
 
+def verify_code_with_token(*, token: UserToken, code: str, request=None) -> Device | None:
+    """`verify_code` for the person behind a user token read with their confirmed TOTP devices
+    and lock (`selectors.token_with_totp_devices`): the mobile API's check, one write at most."""
+    return verify_code(
+        user=token.user,
+        code=code,
+        token=token,
+        totp_devices=token.totp_devices,
+        lock=token.second_factor_lock,
+        request=request,
+    )
+
+
 def verify_totp(
     *,
     devices: Sequence[SealedTOTPDevice],

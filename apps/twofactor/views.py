@@ -412,7 +412,9 @@ def reauthenticate_view(request: HttpRequest) -> HttpResponse:
     passkey_form = None
     if by_passkey or passkey_selectors.has_passkey(user=request.user):
         binding = session_binding(request.session)
-        passkey_form = PasskeyForm(data if by_passkey else None, binding=binding, user=request.user)
+        passkey_form = PasskeyForm(
+            data if by_passkey else None, binding=binding, user=request.user, request=request
+        )
     posted = passkey_form if by_passkey else form
     if request.method == "POST" and posted.is_valid():
         if by_passkey:

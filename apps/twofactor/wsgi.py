@@ -26,7 +26,7 @@ from . import selectors
 from .permissions import meets_policy
 from .problems import code_refused
 from .serializers import CodeSerializer
-from .verification import CodeRefused, verify_code
+from .verification import CodeRefused, verify_code_with_token
 
 JSON = "application/json"
 # What DRF's view adds to each of its answers (APIView.default_response_headers).
@@ -77,13 +77,8 @@ class VerifyRoute(FastRoute):
         ):
             raise PassOn
         try:
-            device = verify_code(
-                user=token.user,
-                code=serializer.validated_data["token"],
-                token=token,
-                totp_devices=token.totp_devices,
-                lock=token.second_factor_lock,
-                request=WSGIRequest(environ),
+            device = verify_code_with_token(
+                token=token, code=serializer.validated_data["token"], request=WSGIRequest(environ)
             )
         except CodeRefused as exc:
             refused = Answer.for_exception(code_refused(exc))

@@ -52,8 +52,10 @@ def chunked_post(
     return response.status, dict(response.getheaders()), answer, sent[0]
 
 
-@pytest.fixture
-def server():
+@pytest.fixture(scope="module")
+def server(django_db_setup):
+    """One gunicorn for the module: each test makes the rows it sends for, and reads nothing
+    another left."""
     with gunicorn() as base_url:
         yield base_url
 

@@ -116,11 +116,13 @@ def test_every_variable_the_gunicorn_config_reads_is_documented(example):
     assert read - documented == set()
 
 
-@pytest.fixture
-def logged_gunicorn(tmp_path):
-    """gunicorn started as the image starts it (the config file), on a free loopback port."""
-    log_path = tmp_path / "stdout.log"
-    static_root = tmp_path / "static"
+@pytest.fixture(scope="module")
+def logged_gunicorn(django_db_setup, tmp_path_factory):
+    """gunicorn started as the image starts it (the config file), on a free loopback port: one
+    for the module, whose tests each find their own lines by request id."""
+    folder = tmp_path_factory.mktemp("logged-gunicorn")
+    log_path = folder / "stdout.log"
+    static_root = folder / "static"
     static_root.mkdir()  # the image has its collected files; an empty folder is enough here
     env = project_env(STATIC_ROOT=str(static_root))
     args = ("--config", str(GUNICORN_CONF))

@@ -201,6 +201,13 @@ def test_a_cursor_not_given_by_next_is_404(client, person, token, cursor):
     assert_problem(events_api(client, token, url), 404)
 
 
+def test_a_query_parameter_other_than_the_cursor_is_400(client, person, token):
+    add_events(person, ["login"])
+    response = events_api(client, token, "/api/v1/account/events?kind=login")
+    assert_problem(response, 400)
+    assert "kind" in response.json()["errors"]
+
+
 # --- The admin ------------------------------------------------------------------------------------
 
 

@@ -146,6 +146,44 @@ def test_a_passkey_sign_in_is_a_login(client, person):
     assert only("login", person).details == {"via": "pages", "second_factor": "passkey"}
 
 
+def test_a_refused_passkey_sign_in_is_a_failed_login_then_throttled(client, person):
+    authenticator = SoftAuthenticator()
+    log_in(client, person)
+    add_passkey(client, authenticator)
+    client.logout()
+    SecurityEvent.objects.all().delete()
+
+    assert sign_in(client, authenticator, origin="https://evil.example").status_code == 400
+    assert sign_in(client, authenticator).status_code == 429
+
+    assert kinds(person) == ["login_failed", "otp_throttled"]
+    assert only("login_failed", person).details == {
+        "method": "passkey",
+        "reason": "passkey-wrong-origin",
+    }
+
+
+def test_a_refused_passkey_as_second_factor_is_a_failed_code(client, person):
+    authenticator = SoftAuthenticator()
+    log_in(client, person)
+    add_passkey(client, authenticator)
+    client.logout()
+    page_login(client)
+    SecurityEvent.objects.all().delete()
+    answer = authenticator.get(
+        options(client, "/account/login/passkey/second-factor/options/"),
+        origin="https://evil.example",
+    )
+
+    client.post("/account/login/code/", {"passkey": json.dumps(answer)})
+
+    assert kinds(person) == ["otp_failed"]
+    assert only("otp_failed", person).details == {
+        "code_kind": "passkey",
+        "reason": "passkey-wrong-origin",
+    }
+
+
 def test_the_admin_login_is_recorded(client, db):
     staff = make_person("root", is_staff=True, is_superuser=True)
     device = make_device(staff)

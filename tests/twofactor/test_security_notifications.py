@@ -163,6 +163,17 @@ def test_a_person_without_an_address_gets_no_notification(inbox):
     assert inbox.messages == []
 
 
+def test_a_pending_mail_whose_address_was_removed_is_dropped(person, settings):
+    use_email_url(settings, f"smtp://127.0.0.1:{free_port()}")  # down
+    events.record("password_changed", user=person)
+    assert SecurityNotification.objects.get().is_pending
+    person.email = ""
+    person.save()
+    call_command("send_pending_notifications", stdout=StringIO())  # nothing left to fail
+    assert not SecurityNotification.objects.exists()
+    assert SecurityEvent.objects.filter(kind="password_changed").exists()
+
+
 def test_nothing_is_sent_for_an_event_rolled_back(person, inbox):
     def change_that_fails() -> None:
         with transaction.atomic():

@@ -177,6 +177,7 @@ class AuthenticateView(APIView):
                 binding=token_binding(token),
                 user=request.user if token is not None else None,
                 token=token,
+                request=request._request,
             )
         except PasskeyThrottled as exc:
             raise throttled(exc) from None

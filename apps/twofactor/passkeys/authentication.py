@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
+from django.http import HttpRequest
 from django.utils import timezone
 from webauthn import generate_authentication_options, verify_authentication_response
 from webauthn.helpers import (
@@ -22,6 +23,7 @@ from webauthn.helpers.structs import AuthenticationCredential, UserVerificationR
 
 from apps.accounts.models import User, UserToken
 
+from .. import events
 from ..models import Passkey
 from ..verification import mark_token_verified
 from .answers import PARSE_ERRORS, check_origin, check_rp_id, client_data, descriptors, parse_answer
@@ -69,13 +71,16 @@ def authenticate_passkey(
     binding: str,
     user: User | None = None,
     token: UserToken | None = None,
+    request: HttpRequest | None = None,
 ) -> Passkey:
     """The passkey that signed this `AuthenticationResponseJSON`, checked against the challenge
     given to `binding`: with `user`, as that person's second factor; without, as a passwordless
     sign-in (the person is the passkey's). Marks `token` verified when given.
 
     Raises PasskeyThrottled while the passkey waits after failures, and a PasskeyRefused (or
-    ChallengeRefused) naming what was wrong; each refusal of a known passkey counts as a failure.
+    ChallengeRefused) naming what was wrong; each refusal of a known passkey counts as a failure,
+    and is recorded for its owner (`otp_failed`, or `login_failed` for a passwordless sign-in;
+    `otp_throttled` while it waits), in `request` when given.
     """
     parsed = parse_answer(parse_authentication_credential_json, credential)
     collected = client_data(parsed)
@@ -84,7 +89,13 @@ def authenticate_passkey(
     )
     passkey = passkeys.filter(user=user).first() if user is not None else passkeys.first()
     if passkey is not None:
-        _check_not_throttled(passkey)
+        try:
+            _check_not_throttled(passkey)
+        except PasskeyThrottled as exc:
+            events.record(
+                "otp_throttled", user=passkey.user, request=request, retry_after=exc.retry_after
+            )
+            raise
     try:
         purpose = Purpose.SECOND_FACTOR if user is not None else Purpose.SIGN_IN
         record = accept_challenge(challenge=collected.challenge, purpose=purpose, binding=binding)
@@ -96,9 +107,10 @@ def authenticate_passkey(
             parsed, passkey=passkey, challenge=collected.challenge, passwordless=user is None
         )
         _accept(passkey, new_count=new_count, token=token)
-    except PasskeyRefused:
+    except PasskeyRefused as exc:
         if passkey is not None:
             _count_failure(passkey)
+            _record_failure(passkey, passwordless=user is None, reason=exc.reason, request=request)
         raise
     return passkey
 
@@ -164,6 +176,21 @@ def _accept(passkey: Passkey, *, new_count: int, token: UserToken | None) -> Non
         raise SignCountNotIncreased
     passkey.sign_count, passkey.last_used_at = new_count, now
     passkey.throttling_failure_count, passkey.throttling_failure_timestamp = 0, None
+
+
+def _record_failure(
+    passkey: Passkey, *, passwordless: bool, reason: str, request: HttpRequest | None
+) -> None:
+    """A refused assertion of a known passkey, for its owner: a failed sign-in without a
+    password, a failed second factor otherwise."""
+    if passwordless:
+        events.record(
+            "login_failed", user=passkey.user, request=request, method="passkey", reason=reason
+        )
+    else:
+        events.record(
+            "otp_failed", user=passkey.user, request=request, code_kind="passkey", reason=reason
+        )
 
 
 def _check_not_throttled(passkey: Passkey) -> None:

@@ -31,9 +31,10 @@ class _PasskeyAnswerForm(Throttleable, forms.Form):
         error_messages={"required": NO_ANSWER},
     )
 
-    def __init__(self, *args, binding: str, **kwargs):
+    def __init__(self, *args, binding: str, request: HttpRequest | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.binding = binding
+        self.request = request  # the request its security events are recorded in
         self.passkey: Passkey | None = None
 
     def answer(self) -> dict:
@@ -68,7 +69,10 @@ class PasskeyForm(_PasskeyAnswerForm):
             return data
         try:
             self.passkey = authentication.authenticate_passkey(
-                credential=self.answer(), binding=self.binding, user=self.user
+                credential=self.answer(),
+                binding=self.binding,
+                user=self.user,
+                request=self.request,
             )
         except PasskeyThrottled as exc:
             raise self.refuse(exc.retry_after) from None
@@ -85,12 +89,9 @@ class AddPasskeyForm(_PasskeyAnswerForm):
     )
     field_order = ["name", "passkey"]
 
-    def __init__(
-        self, *args, binding: str, user: User, request: HttpRequest | None = None, **kwargs
-    ):
+    def __init__(self, *args, binding: str, user: User, **kwargs):
         super().__init__(*args, binding=binding, **kwargs)
         self.user = user
-        self.request = request
 
     def clean(self):
         data = super().clean()
@@ -124,7 +125,10 @@ def second_factor_forms(
     passkey_form = None
     if by_passkey or has_passkey(user=user):
         passkey_form = PasskeyForm(
-            data if by_passkey else None, binding=session_binding(request.session), user=user
+            data if by_passkey else None,
+            binding=session_binding(request.session),
+            user=user,
+            request=request,
         )
     return code_form, passkey_form, passkey_form if by_passkey else code_form
 

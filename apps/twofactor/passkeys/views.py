@@ -92,7 +92,7 @@ def second_factor_options_view(request: HttpRequest) -> JsonResponse:
 @require_POST
 def sign_in_view(request: HttpRequest) -> HttpResponse:
     """A passwordless sign-in: the passkey is both factors."""
-    form = PasskeyForm(request.POST, binding=session_binding(request.session))
+    form = PasskeyForm(request.POST, binding=session_binding(request.session), request=request)
     if form.is_valid():
         auth_login(request, form.passkey.user, backend=SIGN_IN_BACKEND)
         otp_login(request, form.passkey)
