@@ -258,6 +258,8 @@ READ_KEYWORDS = {"label", "help_text", "verbose_name", "verbose_name_plural", "d
 # Class attributes that the admin shows (Meta and AppConfig).
 READ_ATTRIBUTES_PY = {"verbose_name", "verbose_name_plural"}
 MESSAGE_CALLS = {"debug", "info", "success", "warning", "error", "add_message", "message_user"}
+# Fields whose first argument is the model they point to, not a name a person reads.
+RELATION_FIELDS = {"OneToOneField", "ManyToManyField"}
 
 
 def literal(node: ast.AST | None) -> str | None:
@@ -282,6 +284,8 @@ def untranslated_python(tree: ast.AST) -> list[tuple[int, str]]:
                 candidates.append(node.args[1])
             if name == "ValidationError" and node.args:
                 candidates.append(node.args[0])
+            if name and name.endswith("Field") and name not in RELATION_FIELDS and node.args:
+                candidates.append(node.args[0])  # a model field's verbose name
             candidates += [k.value for k in node.keywords if k.arg in READ_KEYWORDS]
             found += [(node.lineno, text) for text in map(literal, candidates) if text]
         elif isinstance(node, ast.Assign):
@@ -333,6 +337,8 @@ def test_every_python_string_a_person_reads_is_translated(path):
         ('forms.CharField(label=_("Name"), widget=TextInput(attrs={"autocomplete": "off"}))', []),
         ('TextInput(attrs={"placeholder": "e.g. Work laptop"})', [(1, "e.g. Work laptop")]),
         ('class Meta:\n    verbose_name = "API client"', [(2, "API client")]),
+        ('models.BooleanField("active", default=True)', [(1, "active")]),
+        ('models.OneToOneField("accounts.User", on_delete=CASCADE)', []),
         ('@admin.action(description=_("Revoke"))\ndef revoke(): pass', []),
     ],
 )

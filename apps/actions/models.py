@@ -19,7 +19,9 @@ class ApiClient(models.Model):
     key_prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, editable=False)
     is_active = models.BooleanField(
-        "active", default=True, help_text=_("Clear to revoke the key: calls with it are refused.")
+        _("active"),
+        default=True,
+        help_text=_("Clear to revoke the key: calls with it are refused."),
     )
     allowed_modules = models.JSONField(
         default=list,

@@ -281,7 +281,7 @@ class Passkey(TimestampMixin, ThrottlingMixin, Device):
     )
     transports = models.JSONField(default=list, blank=True, editable=False)
     aaguid = models.CharField(
-        "authenticator model",
+        _("authenticator model"),
         max_length=36,
         blank=True,
         editable=False,
