@@ -19,7 +19,7 @@ class HitCounterAdmin(admin.ModelAdmin):
     @admin.display(description=_("pending in Redis"))
     def pending(self, counter: HitCounter) -> int | str:
         pending = pending_hits(counter.name)
-        return "unavailable" if pending is None else pending
+        return _("unavailable") if pending is None else pending
 
     def has_add_permission(self, request) -> bool:
         return False
