@@ -59,7 +59,7 @@ class ApiClientAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("modules"))
     def modules(self, client: ApiClient) -> str:
-        return ", ".join(client.allowed_modules) or "all"
+        return ", ".join(client.allowed_modules) or _("all")
 
     def save_model(self, request, obj: ApiClient, form, change: bool) -> None:
         if change:
