@@ -36,6 +36,15 @@ def test_a_timed_out_call_holds_no_lock_afterwards(client, api_key_value):
     assert locks_held_by_others() == 0
 
 
+def test_the_timeout_applies_when_the_first_statement_is_a_server_side_cursor(call, settings):
+    settings.ACTIONS_STATEMENT_TIMEOUT = 0.2
+    problem = assert_problem(
+        call("testing/slow_rows", {"name": "ana", "seconds": 2}), 504, type="statement-timeout"
+    )
+    assert problem["status"] == 504
+    assert call("testing/slow_rows", {"name": "ana"}).json() == [{"name": "ana", "slept": ""}]
+
+
 def test_the_default_timeout_applies_to_actions_without_their_own(call, settings):
     settings.ACTIONS_STATEMENT_TIMEOUT = 0.2
     problem = assert_problem(
