@@ -244,6 +244,30 @@ def redis_server(*args: str) -> Iterator[str]:
         directory.cleanup()
 
 
+@dataclass(frozen=True)
+class Backend:
+    """A session of the test database other than the test's own: a server's connection."""
+
+    pid: int
+    state: str | None  # pg_stat_activity's: "idle", "active", "idle in transaction"…
+    locks: int  # the locks it holds (any transaction holds one at least: its virtualxid)
+
+
+def server_backends() -> list[Backend]:
+    """The test database's other client sessions (the servers' connections), with their state
+    and locks: what a call that ended must leave idle, outside any transaction, holding none."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.pid, a.state, count(l.pid) FROM pg_stat_activity a "
+            "LEFT JOIN pg_locks l ON l.pid = a.pid "
+            "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
+            "AND a.backend_type = 'client backend' GROUP BY a.pid, a.state ORDER BY a.pid"
+        )
+        return [Backend(pid=pid, state=state, locks=locks) for pid, state, locks in cursor]
+
+
 def children(pid: int) -> list[int]:
     """The processes whose parent is `pid` (gunicorn's workers, a postmaster's backends)."""
     found = []
