@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import signal
@@ -89,6 +90,21 @@ def call_wsgi(application, environ: dict) -> tuple[str, dict[str, str], bytes]:
         if hasattr(result, "close"):
             result.close()
     return answer["status"], answer["headers"], body
+
+
+def post_action(url: str, body: dict, key: str, *, timeout: float = 15):
+    """POST a JSON body with an API key to a real server; (status, headers, decoded answer)."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.headers, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, json.loads(error.read())
 
 
 def wait_until(condition, *, timeout: float = 10.0, interval: float = 0.05) -> None:
