@@ -15,7 +15,8 @@ and holds for every transport: each call is observed once (counted, timed and tr
 A rate-limited client's call is counted once it names something the client may call; from there
 on every answer to it carries the RateLimit headers, its problems included (`_answered_with`).
 The answers before have no count to report: 401 (no client is known), 403 and 404 (nothing
-callable was named, so nothing was counted), and a batch whose body is not a list of calls.
+callable was named, so nothing was counted), and a batch whose body is not a list of calls. A
+module's ping (`ping`) is not counted: it runs nothing.
 """
 
 from __future__ import annotations
