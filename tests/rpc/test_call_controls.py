@@ -250,6 +250,21 @@ def test_a_batch_s_failing_call_has_the_ratelimit_metadata(stub, counted_key):
     assert names() == []
 
 
+def test_a_bug_is_internal_with_the_ratelimit_metadata_and_logged_once(
+    stub, counted_key, log_lines
+):
+    code, problem, trailing = failure(
+        lambda: stub.Call(
+            request("testing", "crash_after_insert", name="bob"), metadata=auth(counted_key)
+        )
+    )
+    assert (code, problem["status"]) == (Code.INTERNAL, 500)
+    assert_counted(trailing, remaining=99)
+    [error] = log_lines(level="ERROR")
+    assert "Traceback" in error["exc_info"]
+    assert names() == []
+
+
 def test_a_stream_that_fails_midway_ends_with_the_ratelimit_metadata(stub, counted_key):
     replies = stub.Stream(request("testing", "rows_then_fail"), metadata=auth(counted_key))
     rows = []
