@@ -47,16 +47,24 @@ def pytest_configure(config):
         config.source_tree_before = source_tree_files()
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     """Schemathesis names each operation's test `…[POST /actions/batch]`, but pytest 9.2 builds a
     node id from the original name alone: every operation had one id, which pytest-xdist ran
-    once and --durations could not tell apart. The operation goes back into the id."""
+    once and --durations could not tell apart. The operation goes back into the id.
+
+    Under pytest-xdist (`--dist loadfile`) modules are handed out in collection order: those with
+    slow or browser tests go first, so that no worker is left alone with one at the end."""
     from schemathesis.pytest.plugin import SchemathesisFunction
 
     for item in items:
         named = isinstance(item, SchemathesisFunction) and item.operation_label
         if named and item._id.params is None:
             item._id = item._id.with_params(item.operation_label)
+    if hasattr(config, "workerinput"):
+        heavy = {
+            i.path for i in items if i.get_closest_marker("slow") or i.get_closest_marker("browser")
+        }
+        items.sort(key=lambda item: item.path not in heavy)  # stable: modules stay whole
 
 
 def pytest_unconfigure(config):
