@@ -118,6 +118,30 @@ def _redis_is_reachable():
     redis_client().ping()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_by_delete():
+    """After each transactional test Django empties every table with one TRUNCATE, which makes new
+    files for each table and index: most of a second on a busy disk, hundreds of times a run.
+    The suite's tables hold a few rows, so DELETE empties them in milliseconds; the foreign keys
+    Django makes are deferred to the commit, so the order does not matter. A test that asks for
+    its sequences reset still gets TRUNCATE … RESTART IDENTITY."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        if reset_sequences or allow_cascade:
+            return truncate(
+                self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+            )
+        deletes = [f"DELETE FROM {self.quote_name(table)}" for table in tables]
+        return ["SET CONSTRAINTS ALL DEFERRED", *deletes] if deletes else []
+
+    DatabaseOperations.sql_flush = sql_flush
+    yield
+    DatabaseOperations.sql_flush = truncate
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache():
     """Each test starts with an empty cache (the test Redis database is the suite's own)."""
