@@ -7,11 +7,11 @@ import concurrent.futures
 import io
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
 import pytest
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
 from apps.actions.clients import create_api_client
@@ -218,42 +218,59 @@ def test_with_redis_down_each_process_counts_its_share_and_no_call_fails(
 # --- Across processes -----------------------------------------------------------------------------
 
 
-# Each process counts calls for 3 s from a common start, as fast as it can, and prints the time
-# Redis counted each accepted one at (Redis' clock, µs): the limiter's own, not a client's view
-# delayed by a loaded machine's scheduling.
-HAMMER = """
-import sys, time
+# Each process sets Django up, says so, and waits for the common start (a line on its stdin);
+# then all count calls as fast as they can until together they have had ACCEPTED accepted, and
+# print the time Redis counted each one at (Redis' clock, µs): the limiter's own, not a client's
+# view delayed by a loaded machine's scheduling. No step depends on how long another takes.
+ACCEPTED = 25
+HAMMER = f"""
+import sys
 import django
 django.setup()
 from django.core.cache import caches
 from apps.actions.rates import Rate, RedisRates
-rates, start = RedisRates(caches["default"]), float(sys.argv[1])
-while time.time() < start:
-    time.sleep(0.001)
-while time.time() < start + 3:
+cache = caches["default"]
+rates = RedisRates(cache)
+print("ready", flush=True)
+sys.stdin.readline()
+while cache.get("hammer-accepted") < {ACCEPTED}:
     accepted, _, _, at = rates.take(client_id=424242, rate=Rate(limit=10, period=1), cost=1)
     if accepted:
+        cache.incr("hammer-accepted")
         print(at)
 """
 
 
 @pytest.mark.slow
 def test_four_processes_against_a_10_per_second_client_accept_at_most_11_in_any_second():
-    start = time.time() + 3  # after each process has set Django up
+    cache.set("hammer-accepted", 0)
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", HAMMER, str(start)],
+            [sys.executable, "-c", HAMMER],
             cwd=PROJECT_DIR,
             env=project_env(),
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         for _ in range(4)
     ]
-    outputs = [process.communicate(timeout=60)[0] for process in processes]
+    try:
+        for process in processes:
+            assert process.stdout.readline() == "ready\n"
+        for process in processes:  # all go at once
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        outputs = [process.communicate(timeout=60)[0] for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     assert [p.returncode for p in processes] == [0, 0, 0, 0]
+    assert all(outputs)  # each process had calls accepted: they counted at the same time
     times = sorted(int(line) / 1e6 for out in outputs for line in out.split())
-    assert len(times) >= 20  # the limiter lets calls through, about ten a second
+    assert len(times) >= ACCEPTED  # the limiter kept letting calls through, ten a second
     most = max(sum(1 for t in times if first <= t < first + 1) for first in times)
     assert most <= 11
 
