@@ -405,6 +405,10 @@ LOGGING = {
 # unset, it is a 404. Under gunicorn one answer covers every worker (PROMETHEUS_MULTIPROC_DIR, a
 # fresh directory per start that config/gunicorn.conf.py makes when it is unset).
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# The port of gunicorn's second listener (config/gunicorn.conf.py), the only one where /metrics
+# answers: the Ingress and nginx reach the app's own port, where /metrics is then a 404, and
+# only the monitoring namespace reaches this one. Unset (runserver, one listener): any port.
+METRICS_PORT = env.int("METRICS_PORT", default=0)
 # host:port where `manage.py grpcserver` serves its own metrics (unset: none).
 GRPC_METRICS_BIND = env("GRPC_METRICS_BIND", default="")
 # Whether calls, requests, hits and errors are counted at all: on when something exports them.
