@@ -56,6 +56,116 @@ def test_a_batch_counts_each_of_its_calls(limited):
     assert_problem(limited("example/foo", {"name": "ana"}), 429, type="rate-limited")
 
 
+# --- Problems after the count -----------------------------------------------------------------
+
+
+@pytest.fixture
+def counted(client):
+    """A caller whose client has a rate no test reaches: every answer after the count shows it."""
+    _, key = create_api_client(name="counted", rate="100/min")
+    return ActionCaller(client, key)
+
+
+def assert_counted(response, *, remaining: int) -> None:
+    assert response["RateLimit-Policy"] == '"client";q=100;w=60'
+    assert response["RateLimit"].startswith(f'"client";r={remaining};t=')
+
+
+def test_an_invalid_input_is_400_with_the_ratelimit_headers(counted, example_rows):
+    response = counted("example/bar", {"email": "no-name@example.com"})
+    assert assert_problem(response, 400)["errors"]["name"]
+    assert_counted(response, remaining=99)
+    assert example_rows() == []
+
+
+def test_an_unreadable_body_is_400_with_the_ratelimit_headers(counted):
+    response = counted("example/foo", "{not json")
+    assert_problem(response, 400)
+    assert_counted(response, remaining=99)
+
+
+def test_an_invalid_idempotency_key_is_400_with_the_ratelimit_headers(counted, example_rows):
+    response = counted("example/bar", {"name": "ana"}, headers={"Idempotency-Key": "é"})
+    assert_problem(response, 400, type="invalid-idempotency-key")
+    assert_counted(response, remaining=99)
+    assert example_rows() == []
+
+
+def test_a_statement_past_its_timeout_is_504_with_the_ratelimit_headers(counted):
+    response = counted("example/wait", {"seconds": 3})
+    assert_problem(response, 504, type="statement-timeout")
+    assert_counted(response, remaining=99)
+
+
+def test_an_idempotency_key_reused_is_422_with_the_ratelimit_headers(counted, example_rows):
+    headers = {"Idempotency-Key": "reused"}
+    assert counted("example/bar", {"name": "ana"}, headers=headers).status_code == 200
+    before = example_rows()
+    response = counted("example/bar", {"name": "bea"}, headers=headers)
+    assert_problem(response, 422, type="idempotency-key-reused")
+    assert_counted(response, remaining=98)
+    assert example_rows() == before
+
+
+def test_a_batch_s_failing_call_carries_the_ratelimit_headers(counted, example_rows):
+    calls = [
+        {"module": "example", "action": "bar", "input": {"name": "ana"}},
+        {"module": "example", "action": "bar", "input": {"name": "bea"}},
+        {"module": "testing", "action": "duplicate_after_insert", "input": {"name": "cid"}},
+    ]
+    response = counted("batch", {"calls": calls})
+    assert assert_problem(response, 409)["index"] == 2
+    assert_counted(response, remaining=97)
+    assert example_rows() == []
+
+
+def test_a_batch_s_invalid_input_is_counted_and_carries_the_ratelimit_headers(
+    counted, example_rows
+):
+    """A batch is counted once its calls are found, before their inputs are validated, as a
+    single call is."""
+    calls = [
+        {"module": "example", "action": "bar", "input": {"name": "ana"}},
+        {"module": "example", "action": "bar", "input": {}},
+    ]
+    response = counted("batch", {"calls": calls})
+    assert assert_problem(response, 400)["index"] == 1
+    assert_counted(response, remaining=98)
+    assert example_rows() == []
+
+
+def test_a_crash_is_500_with_the_ratelimit_headers_and_logged_once(
+    counted, example_rows, log_lines
+):
+    response = counted("testing/crash_after_insert", {"name": "bob"})
+    assert_problem(response, 500)
+    assert_counted(response, remaining=99)
+    [error] = log_lines(level="ERROR")
+    assert "Traceback" in error["exc_info"]
+    assert example_rows() == []
+
+
+def test_answers_before_the_count_carry_no_ratelimit_headers_and_count_nothing(counted, client):
+    """401 (no client known), 403 and 404 (nothing the client may call was named) come before
+    the call is counted: they have no count to report, and take nothing from it."""
+    forbidden_key = create_api_client(
+        name="example-only", rate="100/min", allowed_modules=["example"]
+    )[1]
+    before_the_count = [
+        counted("example/nothing", {}),
+        counted("nowhere/foo", {}),
+        counted("batch", {"calls": [{"module": "example", "action": "nothing"}]}),
+        counted("batch", {"calls": "not a list"}),
+        counted("example/foo", {"name": "ana"}, key="not-a-key"),
+        ActionCaller(client, forbidden_key)("testing/types", {}),
+    ]
+    assert [r.status_code for r in before_the_count] == [404, 404, 404, 400, 401, 403]
+    for response in before_the_count:
+        assert "RateLimit" not in response
+        assert "RateLimit-Policy" not in response
+    assert_counted(counted("example/foo", {"name": "ana"}), remaining=99)
+
+
 def test_clients_without_a_rate_are_unlimited_and_get_no_headers(call):
     response = call("example/foo", {"name": "ana"})
     assert "RateLimit" not in response
