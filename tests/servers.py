@@ -182,6 +182,24 @@ def gunicorn(
         stop(process)
 
 
+def peak_rss_kib(pid: int) -> int:
+    """A process's peak resident set size so far (VmHWM), in KiB, from the kernel."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+
+
+def worker_pid(base_url: str) -> int:
+    """The one worker of the gunicorn serving `base_url` (its master is our child)."""
+    port = base_url.rsplit(":", 1)[1]
+    out = subprocess.run(["ss", "-Htlnp", f"sport = :{port}"], capture_output=True, text=True)
+    pids = {int(p.split("=")[1]) for p in out.stdout.replace(",", " ").split() if "pid=" in p}
+    children = subprocess.run(
+        ["pgrep", "-P", ",".join(map(str, pids))], capture_output=True, text=True
+    ).stdout.split()
+    [worker] = [int(pid) for pid in children]
+    return worker
+
+
 @contextlib.contextmanager
 def grpcserver(*, env: dict[str, str], workers: int = 2) -> Iterator[str]:
     """Run `manage.py grpcserver` on a free loopback port until it serves; yields its target."""

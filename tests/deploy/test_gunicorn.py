@@ -101,6 +101,13 @@ def test_the_environment_sets_workers_bind_timeouts_and_trusted_proxies():
     assert config["loglevel"] == "warning"
 
 
+def test_metrics_port_adds_a_listener_on_the_apps_interfaces():
+    """The listener where /metrics answers (METRICS_PORT), beside the app's; none without it."""
+    config = resolved_config(GUNICORN_BIND="0.0.0.0:8000", METRICS_PORT="9100")
+    assert config["bind"] == "['0.0.0.0:8000', '0.0.0.0:9100']"
+    assert resolved_config(METRICS_PORT="9100")["bind"] == "['127.0.0.1:8000', '127.0.0.1:9100']"
+
+
 def test_command_line_bind_and_workers_win_over_the_file():
     """What the tests and bench/harness.py rely on: their own port and worker count."""
     config = resolved_config("--bind", "127.0.0.1:9", "--workers", "3", WEB_CONCURRENCY="5")

@@ -114,7 +114,10 @@ def test_web_runs_the_images_gunicorn_and_waits_for_the_migrations():
     web = container(k8s_object("Deployment", "web"), "web")
     assert "command" not in web  # the image's CMD
     assert "args" not in web
-    assert web["ports"] == [{"name": "http", "containerPort": 8000}]
+    assert web["ports"] == [
+        {"name": "http", "containerPort": 8000},
+        {"name": "metrics", "containerPort": 9100},  # gunicorn's METRICS_PORT listener
+    ]
     [wait] = spec["initContainers"]
     assert "manage.py migrate --check" in " ".join(wait["command"])
     graceful = int(k8s_object("ConfigMap", "dbapi-config")["data"]["GUNICORN_GRACEFUL_TIMEOUT"])
