@@ -92,15 +92,18 @@ def ready(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus' scrape: the metrics of every worker, only for `Bearer <METRICS_TOKEN>`.
+    """Prometheus' scrape: the metrics of every worker, only for `Bearer <METRICS_TOKEN>`, and
+    only on METRICS_PORT when it is set (the listener the public proxies never reach).
 
     Anything else is a 404, as when METRICS_TOKEN is unset: the endpoint does not tell a
-    stranger it exists. The token is compared in constant time.
+    stranger it exists. The token is compared in constant time. SERVER_PORT is the port of the
+    socket the request came in on (gunicorn sets it from the listener, not from a header).
     """
     token = settings.METRICS_TOKEN
     scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
     if (
         not token
+        or (settings.METRICS_PORT and request.META.get("SERVER_PORT") != str(settings.METRICS_PORT))
         or scheme.lower() != "bearer"
         or not hmac.compare_digest(credential.strip().encode(), token.encode())
     ):

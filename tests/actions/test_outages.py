@@ -18,6 +18,7 @@ from django.db import connection
 from apps.actions.clients import create_api_client
 from tests.actions.conftest import ActionCaller
 from tests.servers import children, database_url, free_port, gunicorn, project_env
+from tests.servers import post_action as post
 
 # Longer than any wait the server may make with DB_TIMEOUT=2, far shorter than gunicorn's worker
 # timeout (30 s): an answer that does not come before it is the outage this guards against.
@@ -26,20 +27,6 @@ CLIENT_TIMEOUT = 20
 # HEALTH_DB_TIMEOUT for readiness) and slack for a loaded machine, well short of what a wait
 # past DB_TIMEOUT (a probe after it) would take. A bound on a wait: the answer must come within.
 WITHIN_DB_TIMEOUT = 2 + 1.5
-
-
-def post(url: str, body: dict, key: str, *, timeout: float = 15):
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.headers, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, json.loads(error.read())
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
