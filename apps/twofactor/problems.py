@@ -46,7 +46,8 @@ class ReauthenticationRequired(Problem):
 
 
 class SecondFactorLocked(Problem):
-    """Too many failed codes in a row: codes are refused until staff unlock the account."""
+    """Too many failed codes in a row: codes and passkeys (as a second factor) are refused until
+    staff unlock the account."""
 
     status_code = status.HTTP_403_FORBIDDEN
     default_code = "second_factor_locked"
@@ -54,8 +55,9 @@ class SecondFactorLocked(Problem):
 
     def __init__(self, *, backup_codes_allowed: bool):
         super().__init__(
-            "Too many wrong codes: codes from authenticators are refused until staff unlock "
-            "this account" + (", or a backup code is used." if backup_codes_allowed else ".")
+            "Too many wrong codes: codes from authenticators and passkeys are refused until "
+            "staff unlock this account"
+            + (", or a backup code is used." if backup_codes_allowed else ".")
         )
 
 

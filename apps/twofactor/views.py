@@ -69,22 +69,14 @@ def _with_next(url: str, next_url: str) -> str:
 
 
 def _page(request: HttpRequest, template: str, context: dict, *, form=None) -> HttpResponse:
-    """The page; 429 with Retry-After when its form was refused for too many attempts, 400 when
-    the browser's passkey answer was refused (`form_status`), 403 when the person's second
-    factor is locked."""
+    """The page with its form's status (`form_status`): 429 with Retry-After when it was refused
+    for too many attempts, 403 when the person's second factor is locked, 400 when the browser's
+    passkey answer was refused."""
     response = render(request, template, context, status=form_status(form))
     retry_after = getattr(form, "retry_after", None)
     if retry_after is not None:
         response["Retry-After"] = str(retry_after)
-    elif form is not None and form.is_bound and form.errors and _locked(form):
-        response.status_code = 403
     return response
-
-
-def _locked(form) -> bool:
-    return any(
-        error.code == "locked" for errors in form.errors.as_data().values() for error in errors
-    )
 
 
 def _second_factor_guard(request: HttpRequest, *, enrolling: bool) -> HttpResponse | None:

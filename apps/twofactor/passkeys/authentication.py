@@ -22,9 +22,9 @@ from webauthn.helpers.structs import AuthenticationCredential, UserVerificationR
 
 from apps.accounts.models import User, UserToken
 
-from .. import events
+from .. import events, selectors
 from ..models import Passkey
-from ..verification import mark_token_verified
+from ..verification import SecondFactorLocked, mark_token_verified
 from .answers import PARSE_ERRORS, check_origin, check_rp_id, client_data, descriptors, parse_answer
 from .challenges import Purpose, accept_challenge, issue_challenge
 from .errors import (
@@ -74,12 +74,16 @@ def authenticate_passkey(
     given to `binding`: with `user`, as that person's second factor; without, as a passwordless
     sign-in (the person is the passkey's). Marks `token` verified when given.
 
+    Raises SecondFactorLocked, before anything is checked or counted, while `user`'s second
+    factor is locked (OTP_MAX_FAILURES), as for codes: a passkey is a second factor like them.
     Raises PasskeyThrottled while the passkey waits after failures, and a PasskeyRefused (or
     ChallengeRefused) naming what was wrong; each refusal of a known passkey counts as a failure,
     and is recorded for its owner (`otp_failed`, or `login_failed` for a passwordless sign-in;
     `otp_throttled` while it waits; `passkey_clone_suspected` for a counter that went back), in
     `request` when given.
     """
+    if user is not None and selectors.second_factor_is_locked(user=user):
+        raise SecondFactorLocked
     parsed = parse_answer(parse_authentication_credential_json, credential)
     collected = client_data(parsed)
     passkeys = Passkey.objects.select_related("user").filter(
