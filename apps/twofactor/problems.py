@@ -23,11 +23,12 @@ class WrongCredentials(Problem):
 
 class EnrolmentRequired(Problem):
     """TWO_FACTOR_REQUIRED covers this person and they have no second factor: only enrolment
-    (and the token endpoints) answer until they add one."""
+    (an authenticator or a passkey, and the token endpoints) answer until they add one."""
 
     status_code = status.HTTP_403_FORBIDDEN
     default_detail = (
-        "This account needs a second factor first: add an authenticator (POST otp/devices)."
+        "This account needs a second factor first: add an authenticator (POST otp/devices) or "
+        "a passkey (POST passkeys/register)."
     )
     default_code = "enrolment_required"
     type_slug = "enrolment-required"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pyotp
 import pytest
 
-from apps.twofactor.models import SealedTOTPDevice
+from apps.twofactor.models import PasskeyChallenge, SealedTOTPDevice
 from tests.problems import assert_problem
 from tests.test_settings import clean_env, run_python
 
@@ -92,21 +92,32 @@ def test_the_api_for_a_token_without_a_factor(client, settings, policy, who):
     token = issued["token"]
     verify = call(client, "post", "/api/v1/otp/verify", token, {"token": "123456"})
     check = call(client, "get", "/api/v1/otp/check/123456", token)
+    passkey_options = call(client, "post", "/api/v1/passkeys/authenticate/options", token)
+    passkey = call(client, "post", "/api/v1/passkeys/authenticate", token, {})
     if covered:
         for refused in (
             verify,
             check,
+            passkey_options,
+            passkey,
             call(client, "post", "/api/v1/otp/backup-codes", token, {}),
             call(client, "delete", "/api/v1/otp/devices/1", token),
         ):
             body = assert_problem(refused, 403, type="enrolment-required")
             assert "otp/devices" in body["detail"]
+            assert "passkeys/register" in body["detail"]
+        assert not PasskeyChallenge.objects.exists()  # refused before a challenge was made
     else:
         assert verify.json() == {"status": False}
         assert check.json() == {"status": False}
-    # Enrolment and the token's own endpoints answer either way.
+        assert passkey_options.json()["allowCredentials"] == []  # no passkey yet
+        assert_problem(passkey, 400)  # an empty answer
+    # Enrolment and the token's own endpoints answer either way, and so does a passwordless
+    # sign-in, which has no token.
     assert call(client, "get", "/api/v1/otp/devices", token).status_code == 200
     assert call(client, "post", "/api/v1/otp/devices", token, {}).status_code == 201
+    assert call(client, "post", "/api/v1/passkeys/register/options", token).status_code == 200
+    assert client.post("/api/v1/passkeys/authenticate/options").status_code == 200
     reauth = call(client, "post", "/api/v1/auth/reauthenticate", token, {"password": PASSWORD})
     assert reauth.json()["status"] is True
     assert call(client, "delete", "/api/v1/auth/token", token).status_code == 204

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +19,7 @@ from apps.core.problems import Problem
 from .. import selectors as twofactor_selectors
 from ..permissions import (
     EnrolledIfRequired,
+    EnrolledIfRequiredWithToken,
     EnrolmentAllowed,
     RecentlyReauthenticated,
     SecondFactorVerified,
@@ -69,7 +70,8 @@ def _valid(serializer_class, data) -> dict:
 
 # What a 403 on a passkey's second-factor step can be (with a token; never without).
 AUTHENTICATE_403 = (
-    "With a token only: `type` …/second-factor-locked (too many wrong codes in a row: a "
+    "With a token only: `type` …/enrolment-required (the policy asks this person for a second "
+    "factor and they have none), or …/second-factor-locked (too many wrong codes in a row: a "
     "passkey is refused as a code is, until staff unlock the account)."
 )
 
@@ -138,7 +140,7 @@ class RegisterView(APIView):
 
 class AuthenticateOptionsView(APIView):
     authentication_classes = [UserTokenAuthentication]
-    permission_classes = [AllowAny]
+    permission_classes = [EnrolledIfRequiredWithToken]
 
     @extend_schema(
         operation_id="passkeys_authenticate_options",
@@ -164,7 +166,7 @@ class AuthenticateOptionsView(APIView):
 
 class AuthenticateView(APIView):
     authentication_classes = [UserTokenAuthentication]
-    permission_classes = [AllowAny]
+    permission_classes = [EnrolledIfRequiredWithToken]
 
     @extend_schema(
         operation_id="passkeys_authenticate",
