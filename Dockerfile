@@ -17,12 +17,14 @@ RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements/production.txt
 FROM ${PYTHON_IMAGE} AS runtime
 
 # ENVIRONMENT=production: without it the settings would fall back to `local` (DEBUG on, a
-# published SECRET_KEY). GUNICORN_BIND: listen on the container's interfaces, not loopback.
+# published SECRET_KEY). GUNICORN_BIND: listen on the container's interfaces, not loopback;
+# METRICS_PORT: gunicorn's second listener, the only one answering /metrics (README).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     ENVIRONMENT=production \
-    GUNICORN_BIND=0.0.0.0:8000
+    GUNICORN_BIND=0.0.0.0:8000 \
+    METRICS_PORT=9100
 
 # A named user for the numeric id, so tools that look the id up find it; no home, no shell.
 RUN groupadd --gid 10001 dbapi \
@@ -43,7 +45,7 @@ RUN SECRET_KEY=collectstatic-at-build-time-only-not-a-secret-0123456789abcdef \
     && python -m compileall -q apps config
 
 USER 10001:10001
-EXPOSE 8000 50051
+EXPOSE 8000 9100 50051
 
 # Process up and answering (not the database: a slow database must not get web restarted).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

@@ -20,6 +20,12 @@ wsgi_app = "config.wsgi"
 
 # Loopback unless told otherwise; the image sets GUNICORN_BIND=0.0.0.0:8000.
 bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")]
+# Prometheus' scrapes on a listener of their own, on the same interfaces (the image sets
+# METRICS_PORT=9100): the app answers /metrics only there, so the Ingress and nginx, which
+# reach the first one, cannot serve it, and a NetworkPolicy can admit only the monitoring
+# namespace to this one.
+if os.environ.get("METRICS_PORT"):
+    bind.append(f"{bind[0].rpartition(':')[0]}:{os.environ.get('METRICS_PORT')}")
 
 # Sync workers: a request is CPU-bound Python, so threads in one process would wait for each
 # other, and nginx or the ingress buffers slow clients, which is what sync workers cannot afford

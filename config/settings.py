@@ -405,14 +405,32 @@ LOGGING = {
 # unset, it is a 404. Under gunicorn one answer covers every worker (PROMETHEUS_MULTIPROC_DIR, a
 # fresh directory per start that config/gunicorn.conf.py makes when it is unset).
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# The port of gunicorn's second listener (config/gunicorn.conf.py), the only one where /metrics
+# answers: the Ingress and nginx reach the app's own port, where /metrics is then a 404, and
+# only the monitoring namespace reaches this one. Unset (runserver, one listener): any port.
+METRICS_PORT = env.int("METRICS_PORT", default=0)
 # host:port where `manage.py grpcserver` serves its own metrics (unset: none).
 GRPC_METRICS_BIND = env("GRPC_METRICS_BIND", default="")
 # Whether calls, requests, hits and errors are counted at all: on when something exports them.
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=bool(METRICS_TOKEN or GRPC_METRICS_BIND))
-# OpenTelemetry traces go to this OTLP/gRPC collector (http://collector:4317); unset: no
-# tracing at all. The SDK's own OTEL_* variables (OTEL_TRACES_SAMPLER, OTEL_BSP_*, ...) apply.
+# OpenTelemetry traces go to this OTLP collector (http://collector:4317 over gRPC,
+# http://collector:4318 over HTTP); unset: no tracing at all. The SDK's own OTEL_* variables
+# (OTEL_TRACES_SAMPLER, OTEL_BSP_*, ...) apply.
 OTEL_EXPORTER_OTLP_ENDPOINT = env("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+# How spans travel: `grpc` (OTLP/gRPC) or `http/protobuf` (OTLP/HTTP, to ENDPOINT/v1/traces).
+# Anything else (the spec's `http/json`, which the Python exporters lack) stops the start-up
+# rather than sending the spans somewhere they would never arrive.
+OTEL_EXPORTER_OTLP_PROTOCOL = env("OTEL_EXPORTER_OTLP_PROTOCOL", default="grpc")
+OTLP_PROTOCOLS = ("grpc", "http/protobuf")
+if OTEL_EXPORTER_OTLP_PROTOCOL not in OTLP_PROTOCOLS:
+    raise ImproperlyConfigured(
+        f"OTEL_EXPORTER_OTLP_PROTOCOL must be one of {', '.join(OTLP_PROTOCOLS)}, "
+        f"not {OTEL_EXPORTER_OTLP_PROTOCOL!r}."
+    )
 OTEL_SERVICE_NAME = env("OTEL_SERVICE_NAME", default="dbapi")
+# Seconds the exporter tries to send a batch (the SDK reads it too), and the most a stopping
+# process waits for the spans it still holds to be sent.
+OTEL_EXPORTER_OTLP_TIMEOUT = env.float("OTEL_EXPORTER_OTLP_TIMEOUT", default=10.0)
 
 # --- Database actions -----------------------------------------------------------------------------
 

@@ -47,16 +47,24 @@ def pytest_configure(config):
         config.source_tree_before = source_tree_files()
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     """Schemathesis names each operation's test `…[POST /actions/batch]`, but pytest 9.2 builds a
     node id from the original name alone: every operation had one id, which pytest-xdist ran
-    once and --durations could not tell apart. The operation goes back into the id."""
+    once and --durations could not tell apart. The operation goes back into the id.
+
+    Under pytest-xdist (`--dist loadfile`) modules are handed out in collection order: those with
+    slow or browser tests go first, so that no worker is left alone with one at the end."""
     from schemathesis.pytest.plugin import SchemathesisFunction
 
     for item in items:
         named = isinstance(item, SchemathesisFunction) and item.operation_label
         if named and item._id.params is None:
             item._id = item._id.with_params(item.operation_label)
+    if hasattr(config, "workerinput"):
+        heavy = {
+            i.path for i in items if i.get_closest_marker("slow") or i.get_closest_marker("browser")
+        }
+        items.sort(key=lambda item: item.path not in heavy)  # stable: modules stay whole
 
 
 def pytest_unconfigure(config):
@@ -108,6 +116,30 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 def _redis_is_reachable():
     """Fail the run, loudly, when Redis does not answer: never skip."""
     redis_client().ping()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_by_delete():
+    """After each transactional test Django empties every table with one TRUNCATE, which makes new
+    files for each table and index: most of a second on a busy disk, hundreds of times a run.
+    The suite's tables hold a few rows, so DELETE empties them in milliseconds; the foreign keys
+    Django makes are deferred to the commit, so the order does not matter. A test that asks for
+    its sequences reset still gets TRUNCATE … RESTART IDENTITY."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        if reset_sequences or allow_cascade:
+            return truncate(
+                self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+            )
+        deletes = [f"DELETE FROM {self.quote_name(table)}" for table in tables]
+        return ["SET CONSTRAINTS ALL DEFERRED", *deletes] if deletes else []
+
+    DatabaseOperations.sql_flush = sql_flush
+    yield
+    DatabaseOperations.sql_flush = truncate
 
 
 @pytest.fixture(autouse=True)

@@ -1,9 +1,11 @@
-"""A real OTLP receiver for tests: the collector's gRPC trace service (opentelemetry-proto), on a
-free loopback port, keeping every span it is sent."""
+"""Real OTLP receivers for tests, on free loopback ports, keeping every span they are sent: the
+collector's gRPC trace service (opentelemetry-proto), and its HTTP one (`POST /v1/traces`, the
+same ExportTraceServiceRequest as protobuf)."""
 
 from __future__ import annotations
 
 import contextlib
+import http.server
 import threading
 from collections.abc import Iterator
 from concurrent import futures
@@ -39,6 +41,10 @@ class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
         self._lock = threading.Lock()
 
     def Export(self, request, context):
+        self.keep(request)
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+    def keep(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
         received = []
         for resource_spans in request.resource_spans:
             resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
@@ -57,7 +63,6 @@ class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
                     )
         with self._lock:
             self.spans.extend(received)
-        return trace_service_pb2.ExportTraceServiceResponse()
 
     def of_trace(self, trace_id: str) -> list[Span]:
         with self._lock:
@@ -85,3 +90,38 @@ def otlp_receiver() -> Iterator[Receiver]:
         yield receiver
     finally:
         server.stop(grace=None)
+
+
+@contextlib.contextmanager
+def otlp_http_receiver() -> Iterator[Receiver]:
+    """The collector's OTLP/HTTP endpoint: `POST /v1/traces` with a protobuf body; the receiver's
+    `endpoint` is the base URL (OTEL_EXPORTER_OTLP_ENDPOINT), as for a real collector."""
+    receiver = Receiver()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.path != "/v1/traces" or "protobuf" not in self.headers["Content-Type"]:
+                self.send_response(404)
+                self.end_headers()
+                return
+            receiver.keep(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
+            answer = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, format, *args):
+            pass  # the test's output is for the test
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    receiver.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import signal
@@ -91,6 +92,21 @@ def call_wsgi(application, environ: dict) -> tuple[str, dict[str, str], bytes]:
     return answer["status"], answer["headers"], body
 
 
+def post_action(url: str, body: dict, key: str, *, timeout: float = 15):
+    """POST a JSON body with an API key to a real server; (status, headers, decoded answer)."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.headers, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, json.loads(error.read())
+
+
 def wait_until(condition, *, timeout: float = 10.0, interval: float = 0.05) -> None:
     """Wait for `condition()` to hold, checking every `interval`; fail after `timeout` seconds
     (a bound on a wait, not a measurement: what the test asserts is the condition)."""
@@ -164,6 +180,24 @@ def gunicorn(
         yield base_url
     finally:
         stop(process)
+
+
+def peak_rss_kib(pid: int) -> int:
+    """A process's peak resident set size so far (VmHWM), in KiB, from the kernel."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+
+
+def worker_pid(base_url: str) -> int:
+    """The one worker of the gunicorn serving `base_url` (its master is our child)."""
+    port = base_url.rsplit(":", 1)[1]
+    out = subprocess.run(["ss", "-Htlnp", f"sport = :{port}"], capture_output=True, text=True)
+    pids = {int(p.split("=")[1]) for p in out.stdout.replace(",", " ").split() if "pid=" in p}
+    children = subprocess.run(
+        ["pgrep", "-P", ",".join(map(str, pids))], capture_output=True, text=True
+    ).stdout.split()
+    [worker] = [int(pid) for pid in children]
+    return worker
 
 
 @contextlib.contextmanager
@@ -242,6 +276,30 @@ def redis_server(*args: str) -> Iterator[str]:
     finally:
         stop(process)
         directory.cleanup()
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A session of the test database other than the test's own: a server's connection."""
+
+    pid: int
+    state: str | None  # pg_stat_activity's: "idle", "active", "idle in transaction"…
+    locks: int  # the locks it holds (any transaction holds one at least: its virtualxid)
+
+
+def server_backends() -> list[Backend]:
+    """The test database's other client sessions (the servers' connections), with their state
+    and locks: what a call that ended must leave idle, outside any transaction, holding none."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.pid, a.state, count(l.pid) FROM pg_stat_activity a "
+            "LEFT JOIN pg_locks l ON l.pid = a.pid "
+            "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
+            "AND a.backend_type = 'client backend' GROUP BY a.pid, a.state ORDER BY a.pid"
+        )
+        return [Backend(pid=pid, state=state, locks=locks) for pid, state, locks in cursor]
 
 
 def children(pid: int) -> list[int]:

@@ -65,6 +65,13 @@ def wait_for_live(url: str, process: subprocess.Popen, log_path, timeout: float 
     raise AssertionError(f"nothing answered {url}: {log_path.read_text()}")
 
 
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """The new user's home and SQLite file, one for the module: the second `make run` finds the
+    database the first migrated, as the user's second run would."""
+    return tmp_path_factory.mktemp("make-run")
+
+
 def refuses_connections(host: str, port: int) -> bool:
     import socket
 
@@ -73,21 +80,21 @@ def refuses_connections(host: str, port: int) -> bool:
 
 
 @pytest.mark.slow
-def test_make_run_port_serves_on_that_port(tmp_path):
+def test_make_run_port_serves_on_that_port(home):
     port = free_port()
-    with make_run(tmp_path, f"PORT={port}") as process:
+    with make_run(home, f"PORT={port}") as process:
         status = wait_for_live(
-            f"http://127.0.0.1:{port}/health/live", process, tmp_path / "make-run.log"
+            f"http://127.0.0.1:{port}/health/live", process, home / "make-run.log"
         )
     assert status == 200
 
 
 @pytest.mark.slow
-def test_make_run_host_and_port_serve_on_that_address_only(tmp_path):
+def test_make_run_host_and_port_serve_on_that_address_only(home):
     port = free_port()
-    with make_run(tmp_path, "HOST=127.0.0.2", f"PORT={port}") as process:
+    with make_run(home, "HOST=127.0.0.2", f"PORT={port}") as process:
         status = wait_for_live(
-            f"http://127.0.0.2:{port}/health/live", process, tmp_path / "make-run.log"
+            f"http://127.0.0.2:{port}/health/live", process, home / "make-run.log"
         )
         assert refuses_connections("127.0.0.1", port)
     assert status == 200

@@ -1,7 +1,6 @@
 """Behind PgBouncer in transaction pooling mode (Debian's 1.18, no prepared statements across
 transactions), with the settings the README gives for it: the actions' and the hit counter's
-tests (those where connection state matters, or all of them: FOCUSED below) pass once more,
-their DATABASE_URL through a PgBouncer this test starts.
+tests, all of them, pass once more, their DATABASE_URL through a PgBouncer this test starts.
 
 Each statement may run on another server connection than the last, so session state (a `SET`, a
 WITH HOLD cursor, a session advisory lock, a prepared statement) would leak or be lost: the
@@ -25,24 +24,9 @@ from tests.servers import PROJECT_DIR
 
 pytestmark = pytest.mark.slow
 
-# By default the tests of what could keep state on a connection: transactions and their
-# statement timeouts, Idempotency-Keys' advisory locks, server-side cursors and streams, batches,
-# named databases, the hit counter's flush; they take a minute. The whole modules, once more,
-# take three (too long for every `make test`): PGBOUNCER_TESTS="tests/actions tests/hits".
-FOCUSED = [
-    "tests/actions/test_db.py",
-    "tests/actions/test_dispatch.py",
-    "tests/actions/test_idempotency.py",
-    "tests/actions/test_timeouts.py",
-    "tests/actions/test_ndjson.py",
-    "tests/actions/test_batches.py",
-    "tests/actions/test_dry_runs.py",
-    "tests/actions/test_named_databases.py",
-    "tests/actions/test_concurrency.py",
-    "tests/hits/test_root.py",
-    "tests/hits/test_flush.py",
-]
-SUITES = os.environ.get("PGBOUNCER_TESTS", "").split() or FOCUSED
+# The whole actions and hit-counter test modules, once more (PGBOUNCER_TESTS names others, e.g.
+# one file while working on it).
+SUITES = os.environ.get("PGBOUNCER_TESTS", "").split() or ["tests/actions", "tests/hits"]
 
 
 def drop_databases(names: list[str]) -> None:

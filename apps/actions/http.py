@@ -17,7 +17,6 @@ from apps.core.wsgi import Answer, Environ
 
 from . import pipeline
 from .exceptions import MalformedInput, MethodNotAllowed, UnsupportedMediaType
-from .idempotency import parse_key
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -67,7 +66,7 @@ def serve_batch(environ: Environ) -> Answer:
 def options(environ: Environ) -> pipeline.CallOptions:
     """What the headers ask of the call: an Idempotency-Key, a dry run (`Prefer: tx=rollback`)."""
     return pipeline.CallOptions(
-        idempotency_key=parse_key(environ.get("HTTP_IDEMPOTENCY_KEY")),
+        idempotency_key=environ.get("HTTP_IDEMPOTENCY_KEY"),
         dry_run="tx=rollback" in preferences(environ.get("HTTP_PREFER", "")),
     )
 

@@ -11,6 +11,12 @@ happens here, once, in this order:
 and a dry run rolls every transaction back at the end. A control added to calls is added here
 and holds for every transport: each call is observed once (counted, timed and traced,
 `observe.py`) around all of it.
+
+A rate-limited client's call is counted once it names something the client may call; from there
+on every answer to it carries the RateLimit headers, its problems included (`_answered_with`).
+The answers before have no count to report: 401 (no client is known), 403 and 404 (nothing
+callable was named, so nothing was counted), and a batch whose body is not a list of calls. A
+module's ping (`ping`) is not counted: it runs nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -32,7 +39,7 @@ from rest_framework.exceptions import ValidationError
 from apps.accounts.credentials import bearer_credential
 from apps.core import database, tracing
 from apps.core.json import dumps, non_finite_errors
-from apps.core.problems import DocumentedProblem, Problem, document_for_exception
+from apps.core.problems import DocumentedProblem, Problem
 from apps.core.serializers import StringField
 
 from . import idempotency, rates, sql
@@ -55,7 +62,7 @@ from .registry import Action, Module, registry
 class CallOptions:
     """How the caller wants the call made, from headers or metadata."""
 
-    idempotency_key: str | None = None  # checked: 1 to 255 printable ASCII
+    idempotency_key: str | None = None  # as sent; the pipeline checks it (`_checked`)
     dry_run: bool = False  # run, answer, and roll everything back
     deadline: float | None = None  # time.monotonic() by which the caller stops waiting (gRPC)
 
@@ -104,49 +111,57 @@ def perform(call: ActionCall) -> Outcome:
     caller = authenticate(call.authorization)
     action = find_action(caller=caller, module=call.module, action=call.action)
     headers = count_call(caller)
-    payload = call.decode()
-    arguments = validate(action, payload)
+    with _answered_with(headers):
+        options = _checked(call.options)
+        payload = call.decode()
+        arguments = validate(action, payload)
 
-    def run_it(work: Work) -> Any:
-        return action.represent(_whole(work.run(action, arguments)))
+        def run_it(work: Work) -> Any:
+            return action.represent(_whole(work.run(action, arguments)))
 
-    signature = {"module": action.module, "action": action.name, "input": payload}
-    return _transact(
-        caller, call.options, headers, databases=_databases([action]), run=run_it, what=signature
-    )
+        signature = {"module": action.module, "action": action.name, "input": payload}
+        return _transact(
+            caller, options, headers, databases=_databases([action]), run=run_it, what=signature
+        )
 
 
 @observed
 def perform_batch(call: BatchCall) -> Outcome:
     """Run every call of a batch in order, all in one transaction per database: all succeed
     (their results in order), or nothing is committed and the failing call's problem is
-    raised with its `index`."""
+    raised with its `index`.
+
+    The steps are a single call's, in the same order: every call is found and authorised, then
+    the batch is counted (one per call), then every input is validated."""
     caller = authenticate(call.authorization)
     items = _batch_items(call.decode())
-    steps = []
+    actions = []
     for index, item in enumerate(items):
         with _indexed(index):
-            action = find_action(caller=caller, module=item["module"], action=item["action"])
-            steps.append((action, validate(action, item["input"])))
-    databases = _databases([action for action, _ in steps])
-    if len(databases) > 1 and not settings.ACTIONS_BATCH_MULTI_DB:
-        raise BatchSpansDatabases(
-            f"This batch's calls run on several databases ({', '.join(databases)}); a batch is "
-            "atomic on one database only."
-        )
-    headers = count_call(caller, cost=len(steps))
-
-    def run_all(work: Work) -> dict[str, list[Any]]:
-        results = []
-        for index, (action, arguments) in enumerate(steps):
+            actions.append(find_action(caller=caller, module=item["module"], action=item["action"]))
+    headers = count_call(caller, cost=len(items))
+    with _answered_with(headers):
+        options = _checked(call.options)
+        steps = []
+        for index, (action, item) in enumerate(zip(actions, items, strict=True)):
             with _indexed(index):
-                results.append(action.represent(_whole(work.run(action, arguments))))
-        return {"results": results}
+                steps.append((action, validate(action, item["input"])))
+        databases = _databases(actions)
+        if len(databases) > 1 and not settings.ACTIONS_BATCH_MULTI_DB:
+            raise BatchSpansDatabases(
+                f"This batch's calls run on several databases ({', '.join(databases)}); a batch "
+                "is atomic on one database only."
+            )
 
-    signature = {"batch": items}
-    return _transact(
-        caller, call.options, headers, databases=databases, run=run_all, what=signature
-    )
+        def run_all(work: Work) -> dict[str, list[Any]]:
+            results = []
+            for index, (action, arguments) in enumerate(steps):
+                with _indexed(index):
+                    results.append(action.represent(_whole(work.run(action, arguments))))
+            return {"results": results}
+
+        signature = {"batch": items}
+        return _transact(caller, options, headers, databases=databases, run=run_all, what=signature)
 
 
 @observed_stream
@@ -162,13 +177,16 @@ def stream(call: ActionCall) -> tuple[Iterator[Any], dict[str, str]]:
     """
     caller = authenticate(call.authorization)
     action = find_action(caller=caller, module=call.module, action=call.action)
-    if call.options.idempotency_key is not None:
-        raise StreamNotKept()
     headers = count_call(caller)
-    arguments = validate(action, call.decode())
-    if call.options.dry_run:
+    with _answered_with(headers):
+        options = _checked(call.options)
+        if options.idempotency_key is not None:
+            raise StreamNotKept()
+        arguments = validate(action, call.decode())
+    items = _items_in_transaction(action, arguments, options, rate_headers=dict(headers))
+    if options.dry_run:
         headers["Preference-Applied"] = "tx=rollback"
-    return _items_in_transaction(action, arguments, call.options), headers
+    return items, headers
 
 
 def ping(call: ActionCall) -> Outcome:
@@ -216,6 +234,28 @@ def count_call(caller: Caller, *, cost: int = 1) -> dict[str, str]:
     return rates.take(client_id=caller.id, rate=caller.rate, cost=cost).headers()
 
 
+@contextlib.contextmanager
+def _answered_with(headers: Mapping[str, str]) -> Iterator[None]:
+    """A problem raised in the block is answered with `headers` too: the RateLimit headers of
+    a counted call, which its client gets with every answer, the 400, 409 or 504 as well."""
+    if not headers:
+        yield
+        return
+    rate_headers = dict(headers)  # not what the block adds to the success's (a dry run's)
+    try:
+        yield
+    except Exception as exc:
+        raise DocumentedProblem.of(exc).adding(headers=rate_headers) from exc
+
+
+def _checked(options: CallOptions) -> CallOptions:
+    """The options with their Idempotency-Key checked (400 when it is not 1 to 255 printable
+    ASCII): after the call was counted, so that the 400 carries the RateLimit headers."""
+    if options.idempotency_key is None:
+        return options
+    return replace(options, idempotency_key=idempotency.parse_key(options.idempotency_key))
+
+
 def validate(action: Action, payload: Any) -> dict[str, Any]:
     """The action's serializer applied to the input (a JSON object); 400 with `errors`."""
     if not isinstance(payload, Mapping):
@@ -231,7 +271,10 @@ class Work:
     reach it and committed together at the end, or all rolled back (an error, a dry run).
 
     Each action's statements run under its timeout (`SET LOCAL statement_timeout` on
-    PostgreSQL), shortened to the caller's deadline when that comes first.
+    PostgreSQL), shortened to the caller's deadline when that comes first. The `SET LOCAL` rides
+    in front of the action's first statement, in the same round trip (`_bounded`), rather than
+    costing every call one more; with tracing on it goes on its own, so that each SQL span keeps
+    its statement's name.
     """
 
     def __init__(self, options: CallOptions):
@@ -239,6 +282,8 @@ class Work:
         self.stack = contextlib.ExitStack()
         self.opened: list[str] = []
         self.timeouts: dict[str, int] = {}
+        self.unsent: dict[str, str] = {}  # per database: the bounds its next statement carries
+        self.watched: set[str] = set()
 
     def __enter__(self) -> Work:
         return self
@@ -271,10 +316,29 @@ class Work:
         connection = connections[alias]
         if connection.vendor != "postgresql" or self.timeouts.get(alias) == milliseconds:
             return
-        with connection.cursor() as cursor:
-            lock_milliseconds = max(1, math.ceil(settings.DB_TIMEOUT * 1000))
-            cursor.execute(sql.SQL_STATEMENT_TIMEOUT, [str(milliseconds), str(lock_milliseconds)])
+        lock_milliseconds = max(1, math.ceil(settings.DB_TIMEOUT * 1000))
+        bounds = sql.SQL_STATEMENT_TIMEOUT % (f"'{milliseconds}'", f"'{lock_milliseconds}'")
         self.timeouts[alias] = milliseconds
+        if tracing.is_on():
+            with connection.cursor() as cursor:
+                cursor.execute(bounds)
+            return
+        self.unsent[alias] = bounds
+        if alias not in self.watched:
+            self.stack.enter_context(connection.execute_wrapper(partial(self._bounded, alias)))
+            self.watched.add(alias)
+
+    def _bounded(self, alias: str, execute, statement, params, many, context):
+        """Django's execute wrapper: the first statement after `_limit` carries the bounds."""
+        bounds = self.unsent.pop(alias, None)
+        if bounds is None:
+            return execute(statement, params, many, context)
+        if many or context["cursor"].cursor.name is not None:
+            # executemany, or a server-side cursor (its DECLARE takes one statement): apart.
+            with context["connection"].cursor() as cursor:
+                cursor.execute(bounds)
+            return execute(statement, params, many, context)
+        return execute(f"{bounds}; {statement}", params, many, context)
 
 
 class StreamNotKept(Problem):
@@ -330,9 +394,15 @@ def _transact(
 
 
 def _items_in_transaction(
-    action: Action, arguments: Mapping[str, Any], options: CallOptions
+    action: Action,
+    arguments: Mapping[str, Any],
+    options: CallOptions,
+    *,
+    rate_headers: Mapping[str, str],
 ) -> Iterator[Any]:
-    with _mapped_database_errors(), Work(options) as work:
+    # A failure midway ends a gRPC stream with the RateLimit metadata too: its trailers are sent
+    # with the status (an HTTP stream sent its headers with the first line).
+    with _answered_with(rate_headers), _mapped_database_errors(), Work(options) as work:
         yield from action.represent_items(work.run(action, arguments))
 
 
@@ -358,7 +428,7 @@ def _indexed(index: int) -> Iterator[None]:
     except DocumentedProblem:
         raise
     except Exception as exc:
-        raise DocumentedProblem(document_for_exception(exc).with_members(index=index)) from exc
+        raise DocumentedProblem.of(exc).adding(index=index) from exc
 
 
 def _databases(actions: list[Action]) -> list[str]:

@@ -86,6 +86,16 @@ CALL_ERRORS = problem_responses(
     s504="A statement ran past the action's timeout (`/problems/statement-timeout`, rolled "
     "back), or an upstream service the action calls was too slow.",
 )
+# The answers of a call counted against its client's rate: each carries the RateLimit headers,
+# a problem as much as a result (apps.actions.pipeline). 401, 403, 404 and 405 come before the
+# count: no client is known, or nothing it may call was named.
+COUNTED = [200, 400, 409, 413, 415, 422, 429, 500, 502, 503, 504]
+COUNTED_NOTE = (
+    "Sent to clients with a rate (their own, or ACTIONS_DEFAULT_RATE) with every answer once "
+    "the call was counted, problems included: all but 401, 403, 404 and 405, which come before "
+    "the count (no client known, or nothing it may call named), and a batch's 400 for a body "
+    "that is not a list of calls."
+)
 # What a caller may send with a call or a batch, and what comes back with the answer.
 CALL_HEADERS = [
     OpenApiParameter(
@@ -119,15 +129,16 @@ CALL_HEADERS = [
         "RateLimit-Policy",
         str,
         OpenApiParameter.HEADER,
-        response=[200, 429],
-        description='The client\'s rate, e.g. `"client";q=100;w=1` (rate-limited clients).',
+        response=COUNTED,
+        description='The client\'s rate, e.g. `"client";q=100;w=1`. ' + COUNTED_NOTE,
     ),
     OpenApiParameter(
         "RateLimit",
         str,
         OpenApiParameter.HEADER,
-        response=[200, 429],
-        description='Calls left and seconds until one more, e.g. `"client";r=99;t=1`.',
+        response=COUNTED,
+        description='Calls left and seconds until one more, e.g. `"client";r=99;t=1`. '
+        + COUNTED_NOTE,
     ),
 ]
 

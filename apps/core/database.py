@@ -37,7 +37,8 @@ from dataclasses import dataclass, field, replace
 import psycopg2
 from psycopg2 import extensions
 
-# Seconds the probe of a silent server gets to connect and answer `SELECT 1`.
+# Seconds the probe of a silent server gets to connect and answer `SELECT 1` (at most half the
+# request's timeout): it starts this long before the timeout is up.
 PROBE_SECONDS = 2.0
 # Seconds a wait may outlast the caller's deadline: a live server cancels the statement at that
 # deadline itself (the actions' statement_timeout) and keeps the connection, so it goes first.
@@ -130,7 +131,7 @@ def statement_allowance(seconds: float) -> _Within:
 
     For work that is legitimately long (an action with a longer timeout): without it, a
     statement silent for DB_TIMEOUT is given up on. The request's deadline still holds, and
-    gunicorn's worker timeout must stay above the longest allowance + DB_TIMEOUT + PROBE_SECONDS.
+    gunicorn's worker timeout must stay above the longest allowance + DB_TIMEOUT.
     """
     outer = _patience.get() or Patience(timeout=None)
     return _Within(replace(outer, allowance=seconds))
@@ -165,11 +166,16 @@ def wait(conn: extensions.connection) -> None:
         connect_timeout = _connect_timeout(conn)
         if connect_timeout is not None and (silence is None or connect_timeout < silence):
             silence = connect_timeout
-    # A statement may outlast the timeout within its allowance, probes permitting.
+    # A statement may outlast the timeout within its allowance, probes permitting. The probe
+    # starts early enough for its answer to be in when the silence reaches the timeout, so a
+    # server that stopped answering is given up on within the timeout, probe included.
     allowance = 0.0 if connecting else patience.allowance
+    lead = silence
+    if allowance and silence is not None:
+        lead = max(silence - PROBE_SECONDS, silence / 2)
     fd = conn.fileno()
     started = _clock()
-    until = _until(started, silence, patience.deadline)
+    until = _until(started, lead, patience.deadline)
     while True:
         while not _ready(fd, state, until):
             now = _clock()
@@ -181,10 +187,10 @@ def wait(conn: extensions.connection) -> None:
                 and silence is not None
                 and now < started + allowance + silence
                 and (patience.deadline is None or now < patience.deadline)
-                and _server_answers(conn)
+                and _server_answers(conn, within=silence - lead)
             ):
                 now = _clock()
-                until = min(_until(now, silence, patience.deadline), started + allowance + silence)
+                until = min(_until(now, lead, patience.deadline), started + allowance + silence)
                 continue
             raise _given_up(
                 conn,
@@ -196,7 +202,7 @@ def wait(conn: extensions.connection) -> None:
         if state == _POLL_OK:
             return
         # An answer is coming in: silence counts again from now (a statement's allowance does not).
-        until = _until(_clock(), silence, patience.deadline)
+        until = _until(_clock(), lead, patience.deadline)
 
 
 def _ready(fd: int, state: int, until: float | None) -> bool:
@@ -298,13 +304,13 @@ def _statement_in_flight(conn: extensions.connection) -> str | None:
     return None
 
 
-def _server_answers(conn: extensions.connection) -> bool:
-    """Whether the server behind `conn` answers `SELECT 1` on a new connection within
-    PROBE_SECONDS: a silent connection to a live server is a long statement, not an outage."""
+def _server_answers(conn: extensions.connection, *, within: float = PROBE_SECONDS) -> bool:
+    """Whether the server behind `conn` answers `SELECT 1` on a new connection within `within`
+    seconds: a silent connection to a live server is a long statement, not an outage."""
     params = {key: value for key, value in conn.get_dsn_parameters().items() if value}
     if conn.info.password:
         params["password"] = conn.info.password
-    token = _patience.set(Patience(timeout=PROBE_SECONDS, deadline=_deadline_in(PROBE_SECONDS)))
+    token = _patience.set(Patience(timeout=within, deadline=_deadline_in(within)))
     try:
         probe = psycopg2.connect(**params)
         try:

@@ -10,7 +10,7 @@ status code with the same document in `problem-bin` (apps.rpc.errors). Unknown e
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any
 
@@ -79,11 +79,34 @@ class DatabaseOutcomeUnknown(DatabaseUnavailable):
 
 class DocumentedProblem(Exception):
     """An error whose problem document is already made, e.g. a batch's failing call with its
-    `index` added: raised on, it is answered with that document as it is."""
+    `index` added: raised on, it is answered with that document as it is.
 
-    def __init__(self, document: ProblemDocument):
+    `logged`: the document is a bug's 500 whose traceback was logged when it was made, so the
+    transport does not log the answer a second time.
+    """
+
+    def __init__(self, document: ProblemDocument, *, logged: bool = False):
         super().__init__(document.detail or document.title)
         self.document = document
+        self.logged = logged
+
+    @classmethod
+    def of(cls, exc: BaseException) -> DocumentedProblem:
+        """`exc` as a documented problem, to add to its document: a bug's 500 is logged here."""
+        if isinstance(exc, DocumentedProblem):
+            return exc
+        document = problem_for_exception(exc)
+        if document is None:
+            return cls(server_error_document(exc), logged=True)
+        return cls(document)
+
+    def adding(self, *, headers: dict[str, str] | None = None, **members: Any) -> DocumentedProblem:
+        """The same problem with more members (`ProblemDocument.with_members`) or answer headers
+        (`ProblemDocument.with_headers`)."""
+        document = self.document.with_members(**members) if members else self.document
+        if headers:
+            document = document.with_headers(headers)
+        return DocumentedProblem(document, logged=self.logged)
 
 
 @dataclass(frozen=True)
@@ -113,14 +136,12 @@ class ProblemDocument:
 
     def with_members(self, **members: Any) -> ProblemDocument:
         """The same problem with more members (e.g. a batch adds the failing call's `index`)."""
-        return ProblemDocument(
-            status=self.status,
-            title=self.title,
-            detail=self.detail,
-            type=self.type,
-            members={**self.members, **members},
-            headers=self.headers,
-        )
+        return replace(self, members={**self.members, **members})
+
+    def with_headers(self, headers: dict[str, str]) -> ProblemDocument:
+        """The same problem answered with more headers (e.g. the RateLimit headers of a counted
+        call); a header the problem sets itself keeps the problem's value."""
+        return replace(self, headers={**headers, **self.headers})
 
 
 def problem_document(

@@ -17,6 +17,7 @@ collector that is down costs dropped spans, never a failed request or memory wit
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
 from collections.abc import Iterator, Mapping
@@ -64,7 +65,6 @@ def configure() -> None:
             return
         # Imported here: with tracing off, no process pays for loading the SDK.
         from opentelemetry import trace
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         from opentelemetry.instrumentation.django import DjangoInstrumentor
         from opentelemetry.instrumentation.grpc import GrpcInstrumentorClient
         from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -79,11 +79,11 @@ def configure() -> None:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         provider = TracerProvider(
-            resource=Resource.create({SERVICE_NAME: settings.OTEL_SERVICE_NAME})
+            resource=Resource.create({SERVICE_NAME: settings.OTEL_SERVICE_NAME}),
+            shutdown_on_exit=False,  # _shut_down bounds the wait instead
         )
-        provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.OTEL_EXPORTER_OTLP_ENDPOINT))
-        )
+        provider.add_span_processor(BatchSpanProcessor(_span_exporter()))
+        atexit.register(_shut_down, provider)
         trace.set_tracer_provider(provider)
         set_global_response_propagator(TraceResponsePropagator())
         DjangoInstrumentor().instrument()  # its middleware first in MIDDLEWARE
@@ -96,6 +96,31 @@ def configure() -> None:
         HTTPXClientInstrumentor().instrument()
         GrpcInstrumentorClient().instrument()
         _tracer = trace.get_tracer("dbapi")
+
+
+def _span_exporter() -> Any:
+    """OTLP over gRPC, or over HTTP with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (to the
+    endpoint's /v1/traces, as the specification builds a signal's URL from the base one)."""
+    endpoint = settings.OTEL_EXPORTER_OTLP_ENDPOINT
+    if settings.OTEL_EXPORTER_OTLP_PROTOCOL == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces")
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(endpoint=endpoint)
+
+
+def _shut_down(provider: Any) -> None:
+    """Send the spans still queued as the process exits, waiting at most OTEL_EXPORTER_OTLP_TIMEOUT.
+
+    The SDK's own exit handler would export the whole queue batch after batch, each retried up
+    to the timeout, so a stopping worker could outlast gunicorn's graceful timeout (and hold its
+    database connection) while the collector is down; what is not sent by then is dropped.
+    """
+    sending = threading.Thread(target=provider.shutdown, name="otel-shutdown", daemon=True)
+    sending.start()
+    sending.join(settings.OTEL_EXPORTER_OTLP_TIMEOUT)
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,7 @@ def live(request: HttpRequest) -> HttpResponse:
 def _check_database(alias: str) -> None:
     connection = connections[alias]
     try:
-        # A probe that times out gets the pod restarted: a silent database is unready sooner.
-        with database.deadline(settings.HEALTH_DB_TIMEOUT), connection.cursor() as cursor:
+        with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception:
         connection.close()  # do not hand a broken connection to the next request
@@ -70,10 +69,13 @@ def ready(request: HttpRequest) -> HttpResponse:
     """503 only when a database does not answer: nothing can be served without one. A cache
     that is down is reported (status "degraded") but never makes the pod unready, since every
     path works without Redis and taking every pod out of service for it would stop them all."""
-    databases = {
-        f"database:{alias}": _outcome(f"database:{alias}", _check_database, alias)
-        for alias in settings.DATABASES
-    }
+    # One deadline for every database, within the probe's own timeout: a silent database makes
+    # the pod unready rather than the probe time out (several on one frozen server, at once).
+    with database.deadline(settings.HEALTH_DB_TIMEOUT):
+        databases = {
+            f"database:{alias}": _outcome(f"database:{alias}", _check_database, alias)
+            for alias in settings.DATABASES
+        }
     cache_checks = {
         f"cache:{alias}": _outcome(f"cache:{alias}", _check_cache, alias)
         for alias in settings.CACHES
@@ -89,15 +91,18 @@ def ready(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus' scrape: the metrics of every worker, only for `Bearer <METRICS_TOKEN>`.
+    """Prometheus' scrape: the metrics of every worker, only for `Bearer <METRICS_TOKEN>`, and
+    only on METRICS_PORT when it is set (the listener the public proxies never reach).
 
     Anything else is a 404, as when METRICS_TOKEN is unset: the endpoint does not tell a
-    stranger it exists. The token is compared in constant time.
+    stranger it exists. The token is compared in constant time. SERVER_PORT is the port of the
+    socket the request came in on (gunicorn sets it from the listener, not from a header).
     """
     token = settings.METRICS_TOKEN
     scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
     if (
         not token
+        or (settings.METRICS_PORT and request.META.get("SERVER_PORT") != str(settings.METRICS_PORT))
         or scheme.lower() != "bearer"
         or not hmac.compare_digest(credential.strip().encode(), token.encode())
     ):

@@ -40,6 +40,7 @@ from . import metrics, tracing
 from .json import dumps
 from .problems import (
     PROBLEM_CONTENT_TYPE,
+    DocumentedProblem,
     ProblemDocument,
     problem_for_exception,
     server_error_document,
@@ -117,7 +118,7 @@ class Answer:
         document = problem_for_exception(exc)
         if document is None:
             return cls.problem(server_error_document(exc), logged=True)
-        return cls.problem(document)
+        return cls.problem(document, logged=isinstance(exc, DocumentedProblem) and exc.logged)
 
     @property
     def status_line(self) -> str:

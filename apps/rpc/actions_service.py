@@ -18,7 +18,6 @@ import grpc
 
 from apps.actions import pipeline
 from apps.actions.http import preferences
-from apps.actions.idempotency import parse_key
 from apps.core.json import JSONEncoder, NonFinite
 from apps.core.request_id import get_request_id
 from protos.dbapi.v1 import actions_pb2, actions_pb2_grpc
@@ -107,7 +106,7 @@ def call_options(metadata: Metadata, context: grpc.ServicerContext) -> pipeline.
     """The metadata's `idempotency-key` and `prefer`, and the call's deadline."""
     remaining = context.time_remaining()
     return pipeline.CallOptions(
-        idempotency_key=parse_key(metadata.get("idempotency-key")),
+        idempotency_key=metadata.get("idempotency-key"),
         dry_run="tx=rollback" in preferences(metadata.get("prefer", "")),
         deadline=None if remaining is None else time.monotonic() + remaining,
     )

@@ -2,8 +2,10 @@
 backup codes. Server-rendered, no JavaScript; every code is checked by `verification.py`.
 
 GET and HEAD change nothing (no device, no key, no count): what a page needs to make, a POST
-makes. A refused attempt answers 429 with Retry-After, the page showing how long to wait; a
-locked second factor, 403. Nothing secret rests in the session in clear: a key being added and
+makes. The one thing a GET takes away is what Django's messages take away when shown: new
+backup codes leave the session once their page has shown them (after the POST that made them).
+A refused attempt answers 429 with Retry-After, the page showing how long to wait; a locked
+second factor, 403. Nothing secret rests in the session in clear: a key being added and
 new backup codes waiting to be shown are sealed (`sealing.py`) like the keys in the database.
 """
 

@@ -132,7 +132,8 @@ def sleeping_in_the_database() -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND state = 'active' AND query LIKE 'SELECT pg_sleep%%'"
+            "AND pid <> pg_backend_pid() AND state = 'active' "
+            "AND query LIKE '%%SELECT pg_sleep(%%'"
         )
         return cursor.fetchone()[0] > 0
 

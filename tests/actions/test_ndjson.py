@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import http.client
 import json
-from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from apps.actions.clients import create_api_client
 from tests.problems import assert_problem
-from tests.servers import gunicorn, wait_until
+from tests.servers import gunicorn, peak_rss_kib, wait_until, worker_pid
 
 NDJSON = {"Accept": "application/x-ndjson"}
 
@@ -62,25 +61,6 @@ def test_a_stream_is_not_kept_for_an_idempotency_key(call):
     assert_problem(
         call("example/numbers", {"count": 1}, headers=headers), 400, type="stream-not-kept"
     )
-
-
-def peak_rss_kib(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
-
-
-def worker_pid(base_url: str) -> int:
-    """The one gunicorn worker's pid (its master is our child)."""
-    import subprocess
-
-    port = base_url.rsplit(":", 1)[1]
-    out = subprocess.run(["ss", "-Htlnp", f"sport = :{port}"], capture_output=True, text=True)
-    pids = {int(p.split("=")[1]) for p in out.stdout.replace(",", " ").split() if "pid=" in p}
-    children = subprocess.run(
-        ["pgrep", "-P", ",".join(map(str, pids))], capture_output=True, text=True
-    ).stdout.split()
-    [worker] = [int(pid) for pid in children]
-    return worker
 
 
 def fetching_a_cursor() -> bool:

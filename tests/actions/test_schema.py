@@ -66,3 +66,15 @@ def test_the_batch_and_the_call_headers_are_documented(schema):
         "RateLimit",
     } == answered
     assert {"RateLimit-Policy", "RateLimit"} <= set(bar["responses"]["429"]["headers"])
+
+
+def test_the_ratelimit_headers_are_documented_on_every_answer_after_the_count(schema):
+    """A counted call's problems carry them too; 401, 403, 404 and 405 come before the count."""
+    for path in ("/actions/example/bar", "/actions/batch"):
+        responses = schema["paths"][path]["post"]["responses"]
+        for status in ("200", "400", "409", "422", "429", "500", "503", "504"):
+            assert {"RateLimit-Policy", "RateLimit"} <= set(responses[status]["headers"]), status
+        for status in ("401", "403", "404", "405"):
+            assert "RateLimit" not in responses[status].get("headers", {}), status
+    described = schema["paths"]["/actions/example/bar"]["post"]["responses"]["400"]["headers"]
+    assert "problems included" in described["RateLimit"]["description"]

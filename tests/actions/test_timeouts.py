@@ -6,18 +6,9 @@ import pytest
 from django.db import connection
 
 from tests.problems import assert_problem
+from tests.servers import gunicorn, post_action, server_backends
 
 pytestmark = pytest.mark.django_db
-
-
-def locks_held_by_others() -> int:
-    """Locks held by other sessions of this test database (a leaked transaction holds some)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE a.datname = current_database() AND l.pid <> pg_backend_pid()"
-        )
-        return cursor.fetchone()[0]
 
 
 def test_a_statement_past_the_timeout_is_504_and_rolled_back(call):
@@ -28,12 +19,25 @@ def test_a_statement_past_the_timeout_is_504_and_rolled_back(call):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_timed_out_call_holds_no_lock_afterwards(client, api_key_value):
-    from tests.actions.conftest import ActionCaller
+def test_a_timed_out_call_holds_no_lock_afterwards(api_key_value):
+    """Through a real server, whose connection is not the test's: after the 504 it is back to
+    idle, outside any transaction, holding no lock."""
+    with gunicorn(workers=1) as base_url:
+        wait = f"{base_url}/actions/example/wait"
+        status, _, problem = post_action(wait, {"seconds": 3}, api_key_value)
+        backends = server_backends()
+    assert (status, problem["type"]) == (504, "/problems/statement-timeout")
+    assert backends, "the server kept no connection to look at"
+    assert [(b.state, b.locks) for b in backends] == [("idle", 0)] * len(backends)
 
-    call = ActionCaller(client, api_key_value)
-    assert_problem(call("example/wait", {"seconds": 3}), 504, type="statement-timeout")
-    assert locks_held_by_others() == 0
+
+def test_the_timeout_applies_when_the_first_statement_is_a_server_side_cursor(call, settings):
+    settings.ACTIONS_STATEMENT_TIMEOUT = 0.2
+    problem = assert_problem(
+        call("testing/slow_rows", {"name": "ana", "seconds": 2}), 504, type="statement-timeout"
+    )
+    assert problem["status"] == 504
+    assert call("testing/slow_rows", {"name": "ana"}).json() == [{"name": "ana", "slept": ""}]
 
 
 def test_the_default_timeout_applies_to_actions_without_their_own(call, settings):

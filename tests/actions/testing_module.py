@@ -105,3 +105,9 @@ def rows_then_fail(db: Db):
     yield {"n": 1}
     yield {"n": 2}
     raise RuntimeError("the cursor broke after two rows")
+
+
+@actions.action("slow_rows", input=SlowInsertSerializer, using="default")
+def slow_rows(db: Db, name: str, seconds: float):
+    """Rows read from a server-side cursor as the first statement, after a wait."""
+    return list(db.iterate("SELECT %s AS name, pg_sleep(%s) AS slept", [name, seconds]))

@@ -100,3 +100,25 @@ def test_a_chunked_login_reads_its_fields(server):
     )
     assert status == 201, body
     assert json.loads(body)["token"]
+
+
+def test_a_chunked_api_body_over_django_s_limit_is_413_and_changes_nothing(server, settings):
+    """Outside /actions/ the limit is DATA_UPLOAD_MAX_MEMORY_SIZE: a login over it is refused
+    before any password is checked, and no token is issued."""
+    from apps.accounts.models import UserToken
+
+    get_user_model().objects.create_user("bulky", password="a long pass phrase 7")
+    padding = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
+    status, headers, body, _ = chunked_post(
+        server,
+        "/api/v1/auth/token",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(
+            {"username": "bulky", "password": "a long pass phrase 7", "pad": padding}
+        ).encode(),
+    )
+    assert status == 413
+    assert headers["Content-Type"] == "application/problem+json"
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    assert json.loads(body)["detail"] == f"The body may be at most {limit} bytes."
+    assert not UserToken.objects.filter(user__username="bulky").exists()

@@ -44,6 +44,17 @@ def test_metrics_answer_prometheus_text_with_the_token(client, metrics_on):
     assert {name for name, _ in found} >= {"dbapi_hits_total", "dbapi_hits_pending"}
 
 
+def test_with_a_metrics_port_metrics_answer_only_there(client, metrics_on, settings):
+    """SERVER_PORT is the listener's port, which gunicorn sets from the socket."""
+    settings.METRICS_PORT = 9100
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    on_the_app_port = client.get("/metrics", headers=headers, SERVER_PORT="8000")
+    assert on_the_app_port.status_code == 404
+    assert b"dbapi_" not in on_the_app_port.content
+    assert client.get("/metrics", headers=headers, SERVER_PORT="9100").status_code == 200
+    assert client.get("/metrics", SERVER_PORT="9100").status_code == 404  # the token still counts
+
+
 def test_metrics_are_not_redirected_to_https(client, metrics_on, settings):
     """Prometheus scrapes the pod's plain HTTP port, as the probes do."""
     settings.SECURE_SSL_REDIRECT = True

@@ -78,6 +78,32 @@ def test_one_scrape_counts_the_calls_of_every_gunicorn_worker(tmp_path):
         assert http_calls(url) == 1
 
 
+def test_with_metrics_port_gunicorn_serves_metrics_on_its_second_listener_only(tmp_path):
+    """As the image runs it (METRICS_PORT): the app's port, the one nginx and the Ingress reach,
+    answers /metrics with a 404 whatever the token; the metrics listener answers Prometheus."""
+    _, key = create_api_client(name="counted on the metrics port")
+    metrics_port = free_port()
+    env = project_env(
+        METRICS_TOKEN=TOKEN,
+        METRICS_PORT=str(metrics_port),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+    )
+    # Two --bind as the config makes them from GUNICORN_BIND and METRICS_PORT (the command
+    # line's win over the file's, and tests/servers.py gives the first).
+    args = (*CONFIG, "--bind", f"127.0.0.1:{metrics_port}")
+    with gunicorn(env=env, workers=2, args=args) as url:
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        assert post_bar(url, key) == 200
+        status, body = get(f"{url}/metrics")
+        assert (status, b"dbapi_" in body) == (404, False)
+        assert get(f"{url}/metrics", token=None)[0] == 404
+        assert get(metrics_url, token=None)[0] == 404
+        assert get(metrics_url, token="wrong")[0] == 404
+        status, body = get(metrics_url)
+        assert status == 200
+        assert value(samples(body), "dbapi_action_calls_total", transport="http", **BAR) == 1
+
+
 def test_the_grpc_server_exports_its_calls_on_grpc_metrics_bind(tmp_path):
     _, key = create_api_client(name="counted over grpc")
     port, metrics_port = free_port(), free_port()

@@ -32,8 +32,9 @@ FILEBEAT_FILE = PROJECT_DIR / "deploy" / "filebeat.yml"
 PRODUCTION_EXAMPLE = PROJECT_DIR / "env" / "production" / ".env.example"
 LOCAL_EXAMPLE = PROJECT_DIR / "env" / "local" / ".env.example"
 
-# `${NAME:-default}`, `${NAME:?error}` and `${NAME}`, as compose interpolates them.
-_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+# `${NAME:-default}`, `${NAME:?error}`, `${NAME:+replacement}` and `${NAME}`, as compose
+# interpolates them.
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}")
 
 # What README ("With compose") has the operator put in ./.env before the first `up`.
 OPERATOR_DOT_ENV = {"POSTGRES_PASSWORD": "operator-chosen-db-password"}
@@ -59,8 +60,8 @@ def nginx_binary() -> str:
 
 
 def interpolate(value, environ: dict[str, str] | None = None):
-    """Resolve compose's `${NAME:-default}` and `${NAME:?error}` in every string of a loaded
-    file, as compose would with only `environ` set."""
+    """Resolve compose's `${NAME:-default}`, `${NAME:?error}` and `${NAME:+replacement}` in
+    every string of a loaded file, as compose would with only `environ` set."""
     environ = environ or {}
     if isinstance(value, dict):
         return {key: interpolate(item, environ) for key, item in value.items()}
@@ -77,6 +78,10 @@ def _substitute(match: re.Match, environ: dict[str, str]) -> str:
         raise MissingComposeVariable(f"{name}: {argument}")
     if operator in (":?", "?"):
         return environ[name]
+    if operator == ":+":
+        return argument if environ.get(name) else ""
+    if operator == "+":
+        return argument if name in environ else ""
     return environ.get(name) or argument or ""
 
 

@@ -160,11 +160,31 @@ def test_every_pod_of_the_namespace_refuses_what_no_policy_allows():
 
 @pytest.mark.parametrize(
     ("source", "allowed"),
-    [(INGRESS_CONTROLLER, True), (PROMETHEUS, True), (STRANGER, False), (NEIGHBOUR, False)],
+    [(INGRESS_CONTROLLER, True), (PROMETHEUS, False), (STRANGER, False), (NEIGHBOUR, False)],
     ids=["ingress-controller", "prometheus", "other-namespace", "same-namespace"],
 )
-def test_only_the_ingress_controller_and_monitoring_reach_the_web(source, allowed):
+def test_only_the_ingress_controller_reaches_the_webs_http_port(source, allowed):
     assert reaches(source, PODS["web"], "http") is allowed
+
+
+@pytest.mark.parametrize(
+    ("source", "allowed"),
+    [(PROMETHEUS, True), (INGRESS_CONTROLLER, False), (STRANGER, False), (NEIGHBOUR, False)],
+    ids=["prometheus", "ingress-controller", "other-namespace", "same-namespace"],
+)
+def test_only_monitoring_reaches_the_webs_metrics_port(source, allowed):
+    assert reaches(source, PODS["web"], "metrics") is allowed
+
+
+def test_the_web_serves_metrics_on_the_port_it_declares_and_nothing_routes_there():
+    """gunicorn's second listener is METRICS_PORT, the only one answering /metrics; the Service
+    (hence the Ingress) sends traffic to the app's port only."""
+    [web] = pod_template(k8s_object("Deployment", "web"))["spec"]["containers"]
+    [port] = [v["value"] for v in web["env"] if v["name"] == "METRICS_PORT"]
+    assert int(port) == PODS["web"].ports["metrics"]
+    assert PODS["web"].ports["http"] != PODS["web"].ports["metrics"]
+    service = k8s_object("Service", "web")
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
 
 
 @pytest.mark.parametrize(
@@ -357,7 +377,7 @@ def test_django_accepts_the_host_prometheus_scrapes_and_the_ingress_host():
     config = k8s_object("ConfigMap", "dbapi-config")["data"]
     environment = kubelet_environment(web, config, pod_ip="10.244.0.17")
     allowed = environment["ALLOWED_HOSTS"].split(",")
-    assert validate_host("10.244.0.17", allowed)  # Host: 10.244.0.17:8000, port stripped
+    assert validate_host("10.244.0.17", allowed)  # Host: 10.244.0.17:9100, port stripped
     for host in config["ALLOWED_HOSTS"].split(","):
         assert validate_host(host, allowed)
     assert not validate_host("evil.example.net", allowed)
@@ -474,25 +494,27 @@ def test_the_pod_monitor_schema_refuses_what_the_crd_would():
         jsonschema.validate(broken, POD_MONITOR_SCHEMA)
 
 
-def test_the_pod_monitor_scrapes_web_with_the_token_and_grpc_on_its_metrics_port():
+def test_the_pod_monitor_scrapes_web_and_grpc_on_their_metrics_ports_with_the_token():
+    """One endpoint, port `metrics` of each pod: web's answers only with the token (grpc's
+    exporter ignores it; its pods hold the same Secret)."""
     monitor = pod_monitor()
     assert monitor["metadata"]["namespace"] == "dbapi"
     selected = {
         name for name, pod in PODS.items() if selects(monitor["spec"]["selector"], pod.labels)
     }
     assert selected == {"web", "grpc"}
-    endpoints = {endpoint["port"]: endpoint for endpoint in monitor["spec"]["podMetricsEndpoints"]}
-    assert set(endpoints) == {"http", "metrics"}
-    assert "http" in PODS["web"].ports
+    [endpoint] = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] == "metrics"
+    assert "metrics" in PODS["web"].ports
     assert "metrics" in PODS["grpc"].ports
-    web = endpoints["http"]
-    assert web["path"] == "/metrics"
-    assert web["authorization"]["type"] == "Bearer"
-    assert web["authorization"]["credentials"] == {"name": "dbapi-secrets", "key": "METRICS_TOKEN"}
-    assert "authorization" not in endpoints["metrics"]
-    for endpoint in endpoints.values():
-        interval = int(endpoint["interval"].removesuffix("s"))
-        assert int(endpoint["scrapeTimeout"].removesuffix("s")) < interval
+    assert endpoint["path"] == "/metrics"
+    assert endpoint["authorization"]["type"] == "Bearer"
+    assert endpoint["authorization"]["credentials"] == {
+        "name": "dbapi-secrets",
+        "key": "METRICS_TOKEN",
+    }
+    interval = int(endpoint["interval"].removesuffix("s"))
+    assert int(endpoint["scrapeTimeout"].removesuffix("s")) < interval
 
 
 def test_grpc_serves_its_metrics_on_the_port_it_declares():

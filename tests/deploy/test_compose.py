@@ -18,11 +18,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.servers import gunicorn, project_env
+from tests.servers import PROJECT_DIR, gunicorn, project_env
 
 from .conftest import (
     COMPOSE_FILE,
     GUNICORN_CONF,
+    NGINX_CONF,
     PRODUCTION_EXAMPLE,
     Nginx,
     env_file_values,
@@ -33,6 +34,7 @@ from .conftest import (
     tool,
 )
 
+README = PROJECT_DIR / "README.md"
 APP_SERVICES = (
     "web",
     "migrate",
@@ -93,12 +95,19 @@ def test_web_waits_for_the_migrations_to_complete(compose):
     assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
 
 
-def test_only_nginx_and_grpc_publish_ports(compose):
+def test_only_nginx_and_grpc_publish_ports_where_they_listen(compose):
+    """Each publishes the port its server listens on, nginx on the host port the README's
+    `curl http://localhost:…` reaches, gRPC on the port it binds, the same on the host."""
     services = compose["services"]
     published = {name for name, service in services.items() if service.get("ports")}
     assert published == {"nginx", "grpc"}
-    assert services["nginx"]["ports"] == ["8080:80"]
-    assert services["grpc"]["ports"] == ["50051:50051"]
+    [nginx] = services["nginx"]["ports"]
+    host, listened = nginx.split(":")
+    assert re.search(rf"^\s*listen {listened};", NGINX_CONF.read_text(), flags=re.M)
+    assert f"http://localhost:{host}/" in README.read_text()
+    [grpc] = services["grpc"]["ports"]
+    bound = services["grpc"]["command"][-1].rpartition(":")[2]
+    assert grpc == f"{bound}:{bound}"
 
 
 def test_postgres_keeps_its_data_in_a_volume_and_has_a_healthcheck(compose):

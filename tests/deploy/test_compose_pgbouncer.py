@@ -1,12 +1,20 @@
 """compose.yaml's optional PgBouncer: off unless its profile is on, pooling per transaction,
-pinned by version, and one variable moving the applications' connections to it."""
+pinned by version, and one variable moving the applications' connections to it, with the
+settings transaction pooling needs."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import secrets
+import subprocess
+import sys
 from urllib.parse import urlsplit
 
-from .conftest import load_compose
+from tests.servers import PROJECT_DIR, project_env
+
+from .conftest import PRODUCTION_EXAMPLE, env_file_values, load_compose
 
 THROUGH_POOLER = ("web", "grpc", "flush_hits")
 
@@ -62,3 +70,62 @@ def test_the_serving_processes_wait_for_pgbouncer_only_when_it_runs():
             "condition": "service_healthy",
             "required": False,  # its profile off: nothing to wait for
         }
+
+
+def pooled_services(compose: dict) -> dict[str, dict]:
+    """The services whose DATABASE_URL names PgBouncer, with the environment compose gives them."""
+    return {
+        name: service["environment"]
+        for name, service in compose["services"].items()
+        if "DATABASE_URL" in service.get("environment", {})
+        and urlsplit(service["environment"]["DATABASE_URL"]).hostname == "pgbouncer"
+    }
+
+
+def django_database_settings(environment: dict[str, str]) -> dict:
+    """What Django makes of a compose service's environment (over the production example, as
+    its env_file), read by the settings module in a process of its own."""
+    env = project_env()
+    env.update(env_file_values(PRODUCTION_EXAMPLE))
+    env.update(environment)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",  # the image's, not the suite's
+        DATABASE_URL=project_env()["DATABASE_URL"],
+        # The operator's own keys, as the example asks (its published ones are refused).
+        SECRET_KEY=secrets.token_urlsafe(50),
+        OTP_ENCRYPTION_KEYS=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    )
+    script = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        "db = settings.DATABASES['default']; "
+        "print(json.dumps([db['CONN_HEALTH_CHECKS'], db['DISABLE_SERVER_SIDE_CURSORS']]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_DIR, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    health_checks, no_server_side_cursors = json.loads(result.stdout.strip().splitlines()[-1])
+    return {"health_checks": health_checks, "no_server_side_cursors": no_server_side_cursors}
+
+
+def test_the_profiles_two_lines_give_the_pooled_processes_what_transaction_pooling_needs():
+    """README's two lines and nothing else: every process that then talks to PgBouncer checks a
+    kept connection before use and opens server-side cursors only inside transactions."""
+    compose = load_compose({"COMPOSE_PROFILES": "pgbouncer", "DBAPI_DATABASE_HOST": "pgbouncer"})
+    pooled = pooled_services(compose)
+    assert set(THROUGH_POOLER) <= set(pooled)
+    for name, environment in pooled.items():
+        assert environment["DB_DISABLE_SERVER_SIDE_CURSORS"] == "true", name
+        assert environment["DB_CONN_HEALTH_CHECKS"] == "true", name
+    assert django_database_settings(pooled["web"]) == {
+        "health_checks": True,
+        "no_server_side_cursors": True,
+    }
+
+
+def test_direct_connections_skip_the_health_checks_round_trip():
+    environment = load_compose()["services"]["web"]["environment"]
+    assert django_database_settings(environment) == {
+        "health_checks": False,  # the production example's default, as before the profile
+        "no_server_side_cursors": True,  # harmless: every action runs in a transaction
+    }

@@ -59,13 +59,14 @@ def test_defaults_are_sync_workers_on_loopback_with_json_logs():
 def test_by_default_requests_in_flight_finish_before_the_container_is_killed():
     """gunicorn's default graceful timeout fits in what compose and Kubernetes give a stopping
     container (Kubernetes' preStop sleeps 5 s first), and in the worker timeout."""
-    graceful = int(resolved_config()["graceful_timeout"])
+    config = resolved_config()
+    graceful = int(config["graceful_timeout"])
     compose = load_compose()["services"]
     pod = k8s_object("Deployment", "web")["spec"]["template"]["spec"]
     for name in ("web", "grpc"):
         assert int(compose[name]["stop_grace_period"].removesuffix("s")) > graceful
     assert pod["terminationGracePeriodSeconds"] > graceful + 5
-    assert graceful < int(resolved_config()["timeout"])
+    assert graceful < int(config["timeout"])
 
 
 def test_a_worker_outlives_any_wait_for_the_database_and_the_proxies_outlive_the_worker():
@@ -98,6 +99,13 @@ def test_the_environment_sets_workers_bind_timeouts_and_trusted_proxies():
     assert config["graceful_timeout"] == "20"
     assert config["forwarded_allow_ips"] == "['*']"
     assert config["loglevel"] == "warning"
+
+
+def test_metrics_port_adds_a_listener_on_the_apps_interfaces():
+    """The listener where /metrics answers (METRICS_PORT), beside the app's; none without it."""
+    config = resolved_config(GUNICORN_BIND="0.0.0.0:8000", METRICS_PORT="9100")
+    assert config["bind"] == "['0.0.0.0:8000', '0.0.0.0:9100']"
+    assert resolved_config(METRICS_PORT="9100")["bind"] == "['127.0.0.1:8000', '127.0.0.1:9100']"
 
 
 def test_command_line_bind_and_workers_win_over_the_file():

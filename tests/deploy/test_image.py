@@ -69,6 +69,9 @@ def test_runs_as_a_non_root_numeric_user_with_production_settings():
     env = " ".join(arguments("ENV"))
     assert "ENVIRONMENT=production" in env
     assert "GUNICORN_BIND=0.0.0.0:8000" in env
+    # /metrics on a listener of its own, which nginx and the Ingress never reach.
+    assert "METRICS_PORT=9100" in env
+    assert "9100" in arguments("EXPOSE")[0].split()
 
 
 def test_healthcheck_and_command():

@@ -34,6 +34,7 @@ from .conftest import (
 )
 
 NGINX_ID = re.compile(r"[0-9a-f]{32}")  # nginx's $request_id
+METRICS_TOKEN = "metrics-token-for-the-nginx-tests"
 
 
 def config_value(directive: str) -> str:
@@ -90,6 +91,7 @@ def test_compose_mounts_this_file_and_runs_nginx_with_a_prefix():
 @dataclass
 class Stack:
     nginx_url: str
+    app_url: str
     app_log: LogLines
     proxy_log: LogLines
 
@@ -101,14 +103,15 @@ def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("stack")
     (folder / "static").mkdir()
     app_log = folder / "gunicorn.log"
-    env = project_env(STATIC_ROOT=str(folder / "static"))
+    # A metrics token, and no METRICS_PORT: gunicorn itself would answer /metrics here.
+    env = project_env(STATIC_ROOT=str(folder / "static"), METRICS_TOKEN=METRICS_TOKEN)
     args = ("--config", str(GUNICORN_CONF))
     with (
         app_log.open("w") as stdout,
         gunicorn(env=env, args=args, stdout=stdout) as app_url,
         running_nginx(upstream=urlsplit(app_url).netloc) as nginx,
     ):
-        yield Stack(nginx.url, LogLines(app_log), nginx.access_log)
+        yield Stack(nginx.url, app_url, LogLines(app_log), nginx.access_log)
 
 
 def test_the_clients_request_id_goes_through_to_django_and_back(stack):
@@ -179,6 +182,21 @@ def test_a_code_however_encoded_never_reaches_a_log(stack, secret):
     logs = stack.app_log.path.read_text() + stack.proxy_log.path.read_text()
     for piece in ("qzx", "wvu", "%78"):
         assert piece not in logs
+
+
+def test_metrics_are_a_404_problem_through_nginx_even_with_the_token(stack):
+    """Prometheus scrapes gunicorn's metrics listener from the monitoring network; the public
+    door never serves them, even from an app that would (no METRICS_PORT here)."""
+    token = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    assert fetch(stack.app_url, "/metrics", headers=token).status == 200
+    for path in ("/metrics", "/metrics?format=text", "//metrics", "/./metrics"):
+        answer = fetch(stack.nginx_url, path, headers={**token, "X-Request-ID": "scrape-1"})
+        assert answer.status == 404, path
+        assert answer.headers["Content-Type"] == "application/problem+json"
+        assert answer.headers.get_all("X-Request-ID") == ["scrape-1"]
+        document = json.loads(answer.body)
+        assert (document["status"], document["request_id"]) == (404, "scrape-1")
+        assert b"dbapi_" not in answer.body
 
 
 def test_forwarded_for_reaches_gunicorn(stack):

@@ -37,6 +37,6 @@ def wait_for_sleep_in_flight() -> None:
     """Until a server thread is inside the `rpc_testing/sleep` action's query."""
 
     def sleeping() -> bool:
-        return bool(other_sessions("query LIKE 'SELECT pg_sleep%%' AND state = 'active'"))
+        return bool(other_sessions("query LIKE '%%SELECT pg_sleep(%%' AND state = 'active'"))
 
     wait_until(sleeping)

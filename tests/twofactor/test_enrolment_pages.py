@@ -263,6 +263,12 @@ def test_reading_the_pages_writes_nothing(client, device, method, settings):
         f"/account/two-factor/devices/{unconfirmed.pk}/confirm/",
         f"/account/two-factor/devices/{device.pk}/remove/",
         "/account/two-factor/backup-codes/",
+        "/account/security/",
+        "/account/reauthenticate/",
+        "/account/password/",
+        "/account/password/reset/",
+        "/account/password/reset/sent/",
+        "/account/password/reset/done/",
     ]
     before = SealedTOTPDevice.objects.count()
     with CaptureQueriesContext(connection) as queries:
