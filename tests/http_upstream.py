@@ -123,3 +123,8 @@ def http_upstream() -> Iterator[Upstream]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def upstream_config(url: str, **overrides) -> dict:
+    """An UPSTREAMS entry for a test server: short timeout, two retries, no token."""
+    return {"URL": url, "TIMEOUT": 2.0, "RETRIES": 2, "TOKEN": "", **overrides}

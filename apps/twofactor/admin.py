@@ -234,11 +234,11 @@ class PasskeyAdmin(admin.ModelAdmin):
         return False
 
     def delete_model(self, request, obj):
-        passkey_services.remove_passkey(passkey=obj, request=request)
+        passkey_services.remove_passkey(passkey=obj, request=request, by="staff")
 
     def delete_queryset(self, request, queryset):
         for passkey in queryset:
-            passkey_services.remove_passkey(passkey=passkey, request=request)
+            passkey_services.remove_passkey(passkey=passkey, request=request, by="staff")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

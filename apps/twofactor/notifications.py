@@ -41,6 +41,21 @@ NOTIFIED_KINDS = {
             "two-factor page, and tell us."
         ),
     ),
+    # A passkey is a factor like an authenticator: mailed about as one (issue #18).
+    Kind.PASSKEY_ADDED: (
+        _("A passkey was added to your account."),
+        _(
+            "If this was not you, someone may be able to sign in as you: change your password "
+            "now, remove the new passkey on the two-factor page, and tell us."
+        ),
+    ),
+    Kind.PASSKEY_REMOVED: (
+        _("A passkey was removed from your account."),
+        _(
+            "If this was not you, change your password now, check your second factors on the "
+            "two-factor page, and tell us."
+        ),
+    ),
     Kind.BACKUP_CODES_GENERATED: (
         _("New backup codes were made for your account; the old ones no longer work."),
         _(

@@ -53,6 +53,15 @@ class EnrolledIfRequired(BasePermission):
         raise EnrolmentRequired
 
 
+class EnrolledIfRequiredWithToken(EnrolledIfRequired):
+    """EnrolledIfRequired for the endpoints also open without a token (a passwordless sign-in
+    with a passkey): a caller with a token answers to the policy as everywhere else; one
+    without is not anyone yet."""
+
+    def has_permission(self, request: Request, view) -> bool:
+        return request.auth is None or super().has_permission(request, view)
+
+
 def meets_policy(*, user, token) -> bool:
     """Whether TWO_FACTOR_REQUIRED lets this person through: it does not cover them, or they
     have a second factor (with the devices read along with the token, no query)."""

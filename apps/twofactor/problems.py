@@ -23,11 +23,12 @@ class WrongCredentials(Problem):
 
 class EnrolmentRequired(Problem):
     """TWO_FACTOR_REQUIRED covers this person and they have no second factor: only enrolment
-    (and the token endpoints) answer until they add one."""
+    (an authenticator or a passkey, and the token endpoints) answer until they add one."""
 
     status_code = status.HTTP_403_FORBIDDEN
     default_detail = (
-        "This account needs a second factor first: add an authenticator (POST otp/devices)."
+        "This account needs a second factor first: add an authenticator (POST otp/devices) or "
+        "a passkey (POST passkeys/register)."
     )
     default_code = "enrolment_required"
     type_slug = "enrolment-required"
@@ -46,7 +47,8 @@ class ReauthenticationRequired(Problem):
 
 
 class SecondFactorLocked(Problem):
-    """Too many failed codes in a row: codes are refused until staff unlock the account."""
+    """Too many failed codes in a row: codes and passkeys (as a second factor) are refused until
+    staff unlock the account."""
 
     status_code = status.HTTP_403_FORBIDDEN
     default_code = "second_factor_locked"
@@ -54,8 +56,9 @@ class SecondFactorLocked(Problem):
 
     def __init__(self, *, backup_codes_allowed: bool):
         super().__init__(
-            "Too many wrong codes: codes from authenticators are refused until staff unlock "
-            "this account" + (", or a backup code is used." if backup_codes_allowed else ".")
+            "Too many wrong codes: codes from authenticators and passkeys are refused until "
+            "staff unlock this account"
+            + (", or a backup code is used." if backup_codes_allowed else ".")
         )
 
 

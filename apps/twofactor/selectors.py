@@ -70,6 +70,11 @@ def second_factor_lock(*, user: User) -> SecondFactorLock | None:
     return SecondFactorLock.objects.filter(user=user).first()
 
 
+def second_factor_is_locked(*, user: User) -> bool:
+    """Whether the person's second-factor step is locked (OTP_MAX_FAILURES wrong codes in a row)."""
+    return SecondFactorLock.objects.filter(user=user, locked_at__isnull=False).exists()
+
+
 def has_second_factor(*, user: User, besides_backup_codes: bool = False) -> bool:
     """The person has a confirmed second factor, so a login must ask for it.
 

@@ -28,6 +28,7 @@ from django.urls import reverse
 from django.utils.crypto import constant_time_compare
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
@@ -53,6 +54,10 @@ PENDING_LOGIN = "twofactor_pending_login"
 PENDING_ENROLMENT = "twofactor_pending_enrolment"
 # New backup codes (sealed) between the POST that made them and the page that shows them, once.
 NEW_BACKUP_CODES = "twofactor_new_backup_codes"
+# What someone TWO_FACTOR_REQUIRED covers is told on their way to the enrolment page.
+ENROL_MESSAGE = gettext_lazy(
+    "This site needs a second factor: add an authenticator app or a passkey."
+)
 # A page is read with GET or HEAD (which change nothing) and its form sent with POST.
 PAGE_METHODS = ["GET", "HEAD", "POST"]
 
@@ -72,22 +77,14 @@ def _with_next(url: str, next_url: str) -> str:
 
 
 def _page(request: HttpRequest, template: str, context: dict, *, form=None) -> HttpResponse:
-    """The page; 429 with Retry-After when its form was refused for too many attempts, 400 when
-    the browser's passkey answer was refused (`form_status`), 403 when the person's second
-    factor is locked."""
+    """The page with its form's status (`form_status`): 429 with Retry-After when it was refused
+    for too many attempts, 403 when the person's second factor is locked, 400 when the browser's
+    passkey answer was refused."""
     response = render(request, template, context, status=form_status(form))
     retry_after = getattr(form, "retry_after", None)
     if retry_after is not None:
         response["Retry-After"] = str(retry_after)
-    elif form is not None and form.is_bound and form.errors and _locked(form):
-        response.status_code = 403
     return response
-
-
-def _locked(form) -> bool:
-    return any(
-        error.code == "locked" for errors in form.errors.as_data().values() for error in errors
-    )
 
 
 def _second_factor_guard(request: HttpRequest, *, enrolling: bool) -> HttpResponse | None:
@@ -98,7 +95,7 @@ def _second_factor_guard(request: HttpRequest, *, enrolling: bool) -> HttpRespon
     if has_factor and not request.user.is_verified():
         return redirect_to_login(request.get_full_path(), reverse("twofactor:login-code"))
     if not has_factor and not enrolling and selectors.covered_by_policy(user=request.user):
-        messages.info(request, _("This site needs a second factor: add an authenticator app."))
+        messages.info(request, ENROL_MESSAGE)
         return redirect(_with_next(reverse("twofactor:add"), request.get_full_path()))
     return None
 
@@ -190,7 +187,7 @@ def _after_password(request: HttpRequest, *, user: User, next_url: str) -> HttpR
     reauth.mark_session(request)  # the password was just entered
     events.record("login", user=user, request=request, via="pages", second_factor=None)
     if services.second_factor_required(user=user, enrolled=False):
-        messages.info(request, _("This site needs a second factor: add an authenticator app."))
+        messages.info(request, ENROL_MESSAGE)
         _start_enrolment(request)
         return redirect(_with_next(reverse("twofactor:add"), next_url))
     return redirect(next_url)
@@ -290,26 +287,65 @@ def render_overview(
 @reauthentication_required
 @require_http_methods(PAGE_METHODS)
 def add_device_view(request: HttpRequest) -> HttpResponse:
-    """ "Add authenticator". A POST without a code starts an enrolment: a new key, kept sealed in
-    the session. GET shows it (QR code, key, a form for the first code), or a button to start one.
-    A POST with the first code makes the device, confirmed."""
+    """ "Add authenticator", or a passkey instead: the enrolment page, which someone the policy
+    covers reaches before they have any factor. A POST without a code starts an enrolment: a new
+    key, kept sealed in the session. GET shows it (QR code, key, a form for the first code), or a
+    button to start one; either way "Add a passkey" beside it. A POST with the first code makes
+    the device, confirmed; a POST with a passkey (static/js/passkeys.js) registers that instead.
+    """
+    if request.method == "POST" and "passkey" in request.POST:
+        return _enrol_passkey(request)
     pending = request.session.get(PENDING_ENROLMENT)
     if request.method == "POST" and "code" not in request.POST:
         if pending is None:
             _start_enrolment(request)
         url = reverse("twofactor:add")
         return redirect(_with_next(url, request.GET["next"]) if request.GET.get("next") else url)
+    if pending is None and request.method == "POST":
+        # A code for an enrolment that has ended (e.g. another tab).
+        messages.info(request, _("That enrolment has ended: start again."))
+    return _render_enrolment(request, form_data=request.POST or None)
+
+
+def _render_enrolment(
+    request: HttpRequest,
+    *,
+    form_data=None,
+    add_passkey_form: AddPasskeyForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The enrolment page as it stands: the started enrolment's QR code and its code form (bound
+    to `form_data`), or the button that starts one; and "Add a passkey" (`add_passkey_form` as
+    posted when it was refused)."""
+    passkey_context = {
+        "add_passkey_form": add_passkey_form or AddPasskeyForm(binding="", user=request.user),
+        "next": request.POST.get("next") or request.GET.get("next", ""),
+    }
+    pending = request.session.get(PENDING_ENROLMENT)
     if pending is None:
-        if request.method == "POST":  # a code for an enrolment that has ended (e.g. another tab)
-            messages.info(request, _("That enrolment has ended: start again."))
-        return render(request, "twofactor/add_device.html", {"next": request.GET.get("next", "")})
+        return render(request, "twofactor/add_device.html", passkey_context, status=status)
     device = services.pending_totp_device(user=request.user, sealed_key=pending["sealed_key"])
-    form = EnrolmentForm(request.POST or None, device=device, request=request)
-    if request.method == "POST" and form.is_valid():
+    form = EnrolmentForm(form_data, device=device, request=request)
+    if form_data is not None and form.is_valid():
         request.session.pop(PENDING_ENROLMENT, None)
         return _device_added(request, form.device)
     context = _enrolment_context(request, device, form=form, action=reverse("twofactor:add"))
-    return render(request, "twofactor/confirm_device.html", context)
+    context.update(passkey_context)
+    return render(request, "twofactor/confirm_device.html", context, status=status)
+
+
+def _enrol_passkey(request: HttpRequest) -> HttpResponse:
+    """ "Add a passkey" on the enrolment page: a passkey is a factor as good as an authenticator
+    (issue #18), so it satisfies TWO_FACTOR_REQUIRED as well. The key of an enrolment started
+    beside it is dropped, as for an enrolment never finished."""
+    binding = session_binding(request.session)
+    form = AddPasskeyForm(request.POST, binding=binding, user=request.user, request=request)
+    if not form.is_valid():
+        return _render_enrolment(request, add_passkey_form=form, status=form_status(form))
+    request.session.pop(PENDING_ENROLMENT, None)
+    otp_login(request, form.passkey)  # this session has shown the new factor
+    messages.success(request, _("Passkey “%(name)s” added.") % {"name": form.passkey.name})
+    return redirect(_next_url(request))
 
 
 def _start_enrolment(request: HttpRequest) -> None:

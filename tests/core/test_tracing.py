@@ -217,26 +217,31 @@ def test_log_lines_inside_a_span_carry_its_trace_and_span_ids(key, tmp_path):
     assert (warning["trace_id"], warning["span_id"]) == (trace_id, server.span_id)
 
 
+# The span queue's bound for this test (OTEL_BSP_MAX_QUEUE_SIZE; the SDK's default is 2048):
+# smaller, so that it fills in fewer calls.
+QUEUE_SIZE = 512
 # Calls before the worker's peak memory is first read: imports, connections and caches made,
-# and, at four spans or more a call (server, action, SQL, Redis), the span queue
-# (OTEL_BSP_MAX_QUEUE_SIZE, the SDK's default) full with room to spare.
-WARM_UP_CALLS = 1500
+# and, at four spans or more a call (server, action, SQL, Redis), the span queue full with
+# room to spare.
+WARM_UP_CALLS = 400
 # Calls after it. Were the queue unbounded, their spans, never sent, would add several times
-# MEMORY_GROWTH_ALLOWED_KIB; bounded, what remains is the allocator's own drift.
-MEASURED_CALLS = 2500
+# MEMORY_GROWTH_ALLOWED_KIB (about 20 KiB a call); bounded, what remains is the allocator's
+# own drift.
+MEASURED_CALLS = 1500
 MEMORY_GROWTH_ALLOWED_KIB = 10 * 1024
 
 
 @pytest.mark.slow
 def test_calls_succeed_in_flat_memory_while_the_collector_is_down(key):
-    """Spans wait in a bounded queue (the SDK's default size) and are dropped when it is full;
+    """Spans wait in a bounded queue and are dropped when it is full;
     no call waits on them, and the worker's peak memory stays where the warm-up left it.
 
     With the exporter's default timeout each batch is retried for seconds before it is given
     up, so spans come faster than failed exports drop them: the queue's bound is what holds.
     """
     dead = f"http://127.0.0.1:{free_port()}"
-    with gunicorn(env=traced_env(dead), workers=1) as url:
+    env = {**traced_env(dead), "OTEL_BSP_MAX_QUEUE_SIZE": str(QUEUE_SIZE)}
+    with gunicorn(env=env, workers=1) as url:
 
         def calls(count: int) -> set[int]:
             return {

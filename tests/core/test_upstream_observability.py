@@ -15,7 +15,7 @@ from apps.actions.clients import create_api_client
 from apps.core.upstreams import UpstreamError, close_upstreams, upstream_channel
 from apps.rpc.client import ActionsClient
 from tests.core.test_tracing import post, traced_env, traceparent
-from tests.http_upstream import http_upstream
+from tests.http_upstream import http_upstream, upstream_config
 from tests.metrics import TOKEN, scrape, value
 from tests.otlp import otlp_receiver
 from tests.rpc.test_server import GrpcServerProcess
@@ -24,10 +24,6 @@ from tests.servers import PROJECT_DIR, free_port, gunicorn
 pytestmark = pytest.mark.django_db
 
 UPSTREAM = {"dependency": "upstream"}
-
-
-def upstream_config(url: str, **overrides) -> dict:
-    return {"URL": url, "TIMEOUT": 2.0, "RETRIES": 2, "TOKEN": "", **overrides}
 
 
 @pytest.fixture
@@ -49,15 +45,6 @@ def call_hello(client, db):
         )
 
     return call
-
-
-@pytest.fixture
-def flask(settings):
-    settings.UPSTREAM_BACKOFF = 0.01
-    with http_upstream() as server:
-        settings.UPSTREAMS = {"flask": upstream_config(server.url)}
-        yield server
-        close_upstreams()
 
 
 def upstream_errors(client) -> float:

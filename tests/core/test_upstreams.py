@@ -11,25 +11,11 @@ import pytest
 
 from apps.actions.clients import create_api_client
 from apps.core.request_id import request_id_scope
-from apps.core.upstreams import UpstreamError, UpstreamTimeout, close_upstreams, upstream
-from tests.http_upstream import http_upstream
+from apps.core.upstreams import UpstreamError, UpstreamTimeout, upstream
+from tests.http_upstream import http_upstream, upstream_config
 from tests.problems import PROBLEM
 from tests.servers import free_port, gunicorn, project_env
 from tests.test_settings import clean_env, run_python
-
-
-def upstream_config(url: str, **overrides) -> dict:
-    return {"URL": url, "TIMEOUT": 2.0, "RETRIES": 2, "TOKEN": "", **overrides}
-
-
-@pytest.fixture
-def flask(settings):
-    """The upstream "flask", a real HTTP server on a free port."""
-    settings.UPSTREAM_BACKOFF = 0.01
-    with http_upstream() as server:
-        settings.UPSTREAMS = {"flask": upstream_config(server.url)}
-        yield server
-        close_upstreams()
 
 
 @pytest.fixture

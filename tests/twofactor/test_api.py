@@ -472,6 +472,11 @@ SCHEMA_403 = {
     ("/api/v1/otp/backup-codes", "post"): ["reauthentication-required", "enrolment-required"],
     ("/api/v1/otp/verify", "post"): ["enrolment-required", "second-factor-locked"],
     ("/api/v1/auth/reauthenticate", "post"): ["second-factor-locked"],
+    ("/api/v1/passkeys/authenticate/options", "post"): [
+        "enrolment-required",
+        "second-factor-locked",
+    ],
+    ("/api/v1/passkeys/authenticate", "post"): ["enrolment-required", "second-factor-locked"],
 }
 
 

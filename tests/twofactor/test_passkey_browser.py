@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from apps.twofactor.models import Passkey
+from apps.twofactor.models import Passkey, SealedTOTPDevice
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.servers import free_port, gunicorn, project_env
 
@@ -75,18 +75,28 @@ class Browser:
         self.browser.close()
 
 
-@pytest.fixture
-def site():
-    """The project under gunicorn on localhost, its WebAuthn origin set to match."""
+def serve(*, policy: str):
+    """The project under gunicorn on localhost, its WebAuthn origin set to match, with this
+    TWO_FACTOR_REQUIRED."""
     port = free_port()
     env = project_env(
-        TWO_FACTOR_REQUIRED="none",
+        TWO_FACTOR_REQUIRED=policy,
         WEBAUTHN_RP_ID="localhost",
         WEBAUTHN_ORIGINS=f"http://localhost:{port}",
     )
     # Threads: Chromium may hold an idle connection open, which would stall a lone sync worker.
     with gunicorn(env=env, port=port, args=("--threads", "4")) as base_url:
         yield base_url.replace("127.0.0.1", "localhost")
+
+
+@pytest.fixture
+def site():
+    yield from serve(policy="none")
+
+
+@pytest.fixture
+def site_requiring_a_factor():
+    yield from serve(policy="all")
 
 
 def test_a_passkey_added_on_the_page_signs_in_without_a_password_and_opens_the_admin(site):
@@ -143,3 +153,30 @@ def test_password_then_passkey_and_a_removed_passkey_no_longer_works(site):
             browser.close()
 
     assert not Passkey.objects.exists()
+
+
+def test_someone_the_policy_covers_can_enrol_with_a_passkey(site_requiring_a_factor):
+    site = site_requiring_a_factor
+    make_person("carol", is_staff=True, is_superuser=True)
+    with sync_playwright() as playwright:
+        browser = Browser(playwright, site)
+        page = browser.page
+        try:
+            browser.log_in_with_password("carol")
+            # Sent to enrolment: an authenticator app's QR code, or a passkey.
+            expect(page.get_by_role("heading", name="Add an authenticator app")).to_be_visible()
+            expect(page.get_by_text("add an authenticator app or a passkey")).to_be_visible()
+            page.get_by_label("Name of the new passkey").fill("Laptop")
+            page.get_by_role("button", name="Add a passkey", exact=True).click()
+            expect(page.get_by_text("Passkey “Laptop” added.")).to_be_visible()
+            expect(page.get_by_role("cell", name="Laptop", exact=True)).to_be_visible()
+
+            browser.goto("/admin/")  # the admin takes the session the passkey verified
+            expect(page.get_by_text("Site administration")).to_be_visible()
+            assert browser.errors == []
+        finally:
+            browser.close()
+
+    passkey = Passkey.objects.get(user__username="carol")
+    assert not SealedTOTPDevice.objects.exists()
+    assert passkey.confirmed

@@ -29,10 +29,10 @@ def options(client, url: str) -> dict:
     return response.json()
 
 
-def add_passkey(client, authenticator, *, name="Laptop"):
+def add_passkey(client, authenticator, *, name="Laptop", **extra):
     answer = authenticator.create(options(client, "/account/two-factor/passkeys/options/"))
     return client.post(
-        "/account/two-factor/passkeys/", {"name": name, "passkey": json.dumps(answer)}
+        "/account/two-factor/passkeys/", {"name": name, "passkey": json.dumps(answer)}, **extra
     )
 
 

@@ -8,6 +8,7 @@ import json
 
 import pytest
 from django.core.serializers.json import DjangoJSONEncoder
+from django.test import Client
 
 from apps.twofactor import events
 from apps.twofactor.models import Passkey, SealedTOTPDevice, SecurityEvent
@@ -335,23 +336,96 @@ def test_enrolling_on_the_pages_is_recorded(client, person):
     assert kinds(person) == ["device_added"]
 
 
-def test_a_passkey_added_and_removed_is_a_device_event(client, person):
+def test_a_passkey_added_and_removed_is_recorded_as_passkey_events(client, person):
     authenticator = SoftAuthenticator()
     log_in(client, person)
     SecurityEvent.objects.all().delete()
-    add_passkey(client, authenticator)
+    response = add_passkey(client, authenticator, headers={"User-Agent": AGENT})
+    assert response.status_code == 302
     passkey_id = Passkey.objects.get(user=person).pk
     answer = authenticator.get(options(client, "/account/login/passkey/second-factor/options/"))
     response = client.post(
-        f"/account/two-factor/passkeys/{passkey_id}/remove/", {"passkey": json.dumps(answer)}
+        f"/account/two-factor/passkeys/{passkey_id}/remove/",
+        {"passkey": json.dumps(answer)},
+        headers={"User-Agent": AGENT},
     )
     assert response.status_code == 302
 
-    assert kinds(person) == ["device_added", "device_removed"]
-    assert only("device_removed", person).details == {
+    # An authenticator's kinds stay the authenticators' own.
+    assert kinds(person) == ["passkey_added", "passkey_removed"]
+    for kind in ("passkey_added", "passkey_removed"):
+        event = only(kind, person)
+        assert event.details == {"device_id": passkey_id, "device_kind": "passkey"}
+        assert (event.ip, event.user_agent) == ("127.0.0.1", AGENT)
+        assert event.request_id
+
+
+def test_a_passkey_added_and_removed_in_the_api_is_recorded(client, person):
+    authenticator = SoftAuthenticator()
+    token = api_login(client).json()["token"]
+    SecurityEvent.objects.all().delete()
+    creation = api(client, "post", "/api/v1/passkeys/register/options", token).json()
+    response = api(
+        client, "post", "/api/v1/passkeys/register", token, authenticator.create(creation)
+    )
+    assert response.status_code == 201
+    passkey_id = response.json()["id"]
+    assert api(client, "delete", f"/api/v1/passkeys/{passkey_id}", token).status_code == 204
+
+    assert kinds(person) == ["passkey_added", "passkey_removed"]
+    assert only("passkey_removed", person).details == {
         "device_id": passkey_id,
         "device_kind": "passkey",
     }
+    assert only("passkey_added", person).user_agent == AGENT
+
+
+def test_a_passkey_removed_by_staff_is_recorded_as_theirs(person, staff_client):
+    authenticator = SoftAuthenticator()
+    own = Client()
+    log_in(own, person)
+    add_passkey(own, authenticator)
+    passkey_id = Passkey.objects.get(user=person).pk
+    SecurityEvent.objects.all().delete()
+
+    response = staff_client.post(f"/admin/twofactor/passkey/{passkey_id}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert kinds(person) == ["passkey_removed"]
+    assert only("passkey_removed", person).details == {
+        "device_id": passkey_id,
+        "device_kind": "passkey",
+        "by": "staff",
+    }
+
+
+def test_a_passkey_whose_counter_went_back_is_recorded_as_a_suspected_clone(client, person):
+    authenticator = SoftAuthenticator()
+    token = api_login(client).json()["token"]
+    creation = api(client, "post", "/api/v1/passkeys/register/options", token).json()
+    api(client, "post", "/api/v1/passkeys/register", token, authenticator.create(creation))
+    passkey = Passkey.objects.get(user=person)
+    request = api(client, "post", "/api/v1/passkeys/authenticate/options", token).json()
+    answer = authenticator.get(request, counter=5)
+    assert api(client, "post", "/api/v1/passkeys/authenticate", token, answer).status_code == 200
+    SecurityEvent.objects.all().delete()
+
+    request = api(client, "post", "/api/v1/passkeys/authenticate/options", token).json()
+    copied = authenticator.get(request, counter=3)
+    response = api(client, "post", "/api/v1/passkeys/authenticate", token, copied)
+
+    assert response.status_code == 400
+    # Recorded for its owner, with the request, beside the failure every refused assertion is.
+    assert kinds(person) == ["passkey_clone_suspected", "otp_failed"]
+    event = only("passkey_clone_suspected", person)
+    assert event.details == {
+        "device_id": passkey.pk,
+        "device_kind": "passkey",
+        "sign_count": 3,
+        "stored_sign_count": 5,
+    }
+    assert (event.ip, event.user_agent) == ("127.0.0.1", AGENT)
+    assert event.request_id == response["X-Request-ID"]
 
 
 def test_staff_resetting_the_second_factor_is_recorded(staff_client, device):

@@ -15,9 +15,10 @@ from django.db import transaction
 from django.test import RequestFactory
 
 from apps.twofactor import events
-from apps.twofactor.models import SealedTOTPDevice, SecurityEvent, SecurityNotification
+from apps.twofactor.models import Passkey, SealedTOTPDevice, SecurityEvent, SecurityNotification
 from tests.mail import free_port, smtp_server, use_email_url
 
+from .authenticator import SoftAuthenticator
 from .conftest import (
     PASSWORD,
     bearer,
@@ -84,6 +85,25 @@ def remove_authenticator(client, person) -> None:
     assert api(client, "delete", f"/api/v1/otp/devices/{spare.pk}", token).status_code == 204
 
 
+def add_a_passkey(client, person) -> None:
+    token = token_for(client)
+    options = api(client, "post", "/api/v1/passkeys/register/options", token).json()
+    answer = SoftAuthenticator().create(options)
+    assert api(client, "post", "/api/v1/passkeys/register", token, answer).status_code == 201
+
+
+def remove_a_passkey(client, person) -> None:
+    device = make_device(person)
+    token = token_for(client)
+    assert api(client, "post", "/api/v1/otp/verify", token, {"token": code_for(device)}).json()[
+        "status"
+    ]
+    passkey = Passkey.objects.create(  # as registered, without its own event
+        user=person, name="Laptop", confirmed=True, credential_id=b"id", public_key=b"key"
+    )
+    assert api(client, "delete", f"/api/v1/passkeys/{passkey.pk}", token).status_code == 204
+
+
 def generate_backup_codes(client, person) -> None:
     device = make_device(person)
     token = token_for(client)
@@ -117,6 +137,8 @@ def reset_the_password(client, person) -> None:
 ACTIONS = {
     "device_added": (add_authenticator, "A second factor was added to your account."),
     "device_removed": (remove_authenticator, "A second factor was removed from your account."),
+    "passkey_added": (add_a_passkey, "A passkey was added to your account."),
+    "passkey_removed": (remove_a_passkey, "A passkey was removed from your account."),
     "backup_codes_generated": (generate_backup_codes, "New backup codes were made"),
     "backup_code_used": (use_a_backup_code, "A backup code was used"),
     "locked": (lock_the_second_factor, "second factor was locked"),

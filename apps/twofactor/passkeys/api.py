@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,15 +16,17 @@ from apps.accounts.tokens import UserTokenAuthentication, UserTokenScheme, issue
 from apps.core.openapi import problem_responses
 from apps.core.problems import Problem
 
+from .. import selectors as twofactor_selectors
 from ..permissions import (
     EnrolledIfRequired,
+    EnrolledIfRequiredWithToken,
     EnrolmentAllowed,
     RecentlyReauthenticated,
     SecondFactorVerified,
 )
-from ..problems import THROTTLED_DETAIL
+from ..problems import THROTTLED_DETAIL, code_refused
 from ..serializers import IssuedTokenSerializer, StatusSerializer
-from ..verification import mark_token_verified
+from ..verification import SecondFactorLocked, mark_token_verified
 from . import authentication, registration, selectors, services
 from .challenges import token_binding
 from .errors import PasskeyRefused, PasskeyThrottled
@@ -65,6 +67,13 @@ def _valid(serializer_class, data) -> dict:
     serializer_class(data=data).is_valid(raise_exception=True)
     return dict(data)
 
+
+# What a 403 on a passkey's second-factor step can be (with a token; never without).
+AUTHENTICATE_403 = (
+    "With a token only: `type` …/enrolment-required (the policy asks this person for a second "
+    "factor and they have none), or …/second-factor-locked (too many wrong codes in a row: a "
+    "passkey is refused as a code is, until staff unlock the account)."
+)
 
 # What a 403 on adding or removing a passkey can be.
 REAUTH_403 = (
@@ -131,7 +140,7 @@ class RegisterView(APIView):
 
 class AuthenticateOptionsView(APIView):
     authentication_classes = [UserTokenAuthentication]
-    permission_classes = [AllowAny]
+    permission_classes = [EnrolledIfRequiredWithToken]
 
     @extend_schema(
         operation_id="passkeys_authenticate_options",
@@ -141,17 +150,23 @@ class AuthenticateOptionsView(APIView):
         "passkey that verifies the person (`userVerification: required`).",
         request=None,
         auth=USER_TOKEN_OR_NONE,
-        responses={200: PublicKeyCredentialRequestOptionsJSON, **problem_responses(401)},
+        responses={
+            200: PublicKeyCredentialRequestOptionsJSON,
+            **problem_responses(401, 403, s403=AUTHENTICATE_403),
+        },
     )
     def post(self, request: Request) -> Response:
         user = request.user if request.auth is not None else None
+        if user is not None and twofactor_selectors.second_factor_is_locked(user=user):
+            # Refused now rather than after the person has touched their authenticator.
+            raise code_refused(SecondFactorLocked())
         binding = token_binding(request.auth)
         return Response(authentication.authentication_options(binding=binding, user=user))
 
 
 class AuthenticateView(APIView):
     authentication_classes = [UserTokenAuthentication]
-    permission_classes = [AllowAny]
+    permission_classes = [EnrolledIfRequiredWithToken]
 
     @extend_schema(
         operation_id="passkeys_authenticate",
@@ -165,7 +180,7 @@ class AuthenticateView(APIView):
         responses={
             200: StatusSerializer,
             201: IssuedTokenSerializer,
-            **problem_responses(400, 401, 415, 429, s400=REFUSED),
+            **problem_responses(400, 401, 403, 415, 429, s400=REFUSED, s403=AUTHENTICATE_403),
         },
     )
     def post(self, request: Request) -> Response:
@@ -183,6 +198,8 @@ class AuthenticateView(APIView):
             raise throttled(exc) from None
         except PasskeyRefused as exc:
             raise refused(exc) from None
+        except SecondFactorLocked as exc:
+            raise code_refused(exc) from None
         if token is not None:
             return Response({"status": True})
         issued = issue_user_token(user=passkey.user, request=request._request, method="passkey")

@@ -4,7 +4,6 @@ user-verification rule, compares the sign counter and throttles failures as djan
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any
 
@@ -23,9 +22,9 @@ from webauthn.helpers.structs import AuthenticationCredential, UserVerificationR
 
 from apps.accounts.models import User, UserToken
 
-from .. import events
+from .. import events, selectors
 from ..models import Passkey
-from ..verification import mark_token_verified
+from ..verification import SecondFactorLocked, mark_token_verified
 from .answers import PARSE_ERRORS, check_origin, check_rp_id, client_data, descriptors, parse_answer
 from .challenges import Purpose, accept_challenge, issue_challenge
 from .errors import (
@@ -37,8 +36,6 @@ from .errors import (
     UserVerificationRequired,
 )
 from .services import record_passkey_event
-
-logger = logging.getLogger(__name__)
 
 
 def authentication_options(*, binding: str, user: User | None = None) -> dict[str, Any]:
@@ -77,11 +74,16 @@ def authenticate_passkey(
     given to `binding`: with `user`, as that person's second factor; without, as a passwordless
     sign-in (the person is the passkey's). Marks `token` verified when given.
 
+    Raises SecondFactorLocked, before anything is checked or counted, while `user`'s second
+    factor is locked (OTP_MAX_FAILURES), as for codes: a passkey is a second factor like them.
     Raises PasskeyThrottled while the passkey waits after failures, and a PasskeyRefused (or
     ChallengeRefused) naming what was wrong; each refusal of a known passkey counts as a failure,
     and is recorded for its owner (`otp_failed`, or `login_failed` for a passwordless sign-in;
-    `otp_throttled` while it waits), in `request` when given.
+    `otp_throttled` while it waits; `passkey_clone_suspected` for a counter that went back), in
+    `request` when given.
     """
+    if user is not None and selectors.second_factor_is_locked(user=user):
+        raise SecondFactorLocked
     parsed = parse_answer(parse_authentication_credential_json, credential)
     collected = client_data(parsed)
     passkeys = Passkey.objects.select_related("user").filter(
@@ -106,7 +108,7 @@ def authenticate_passkey(
         new_count = _verify_assertion(
             parsed, passkey=passkey, challenge=collected.challenge, passwordless=user is None
         )
-        _accept(passkey, new_count=new_count, token=token)
+        _accept(passkey, new_count=new_count, token=token, request=request)
     except PasskeyRefused as exc:
         if passkey is not None:
             _count_failure(passkey)
@@ -151,10 +153,12 @@ def _verify_assertion(
     return verified.new_sign_count
 
 
-def _accept(passkey: Passkey, *, new_count: int, token: UserToken | None) -> None:
+def _accept(
+    passkey: Passkey, *, new_count: int, token: UserToken | None, request: HttpRequest | None
+) -> None:
     """Store the new counter and the use; refuse a counter that did not increase (when the
-    authenticator keeps one) as a possible clone. Conditional, so two racing assertions with
-    the same counter cannot both pass."""
+    authenticator keeps one) as a possible clone, recorded for the passkey's owner.
+    Conditional, so two racing assertions with the same counter cannot both pass."""
     now = timezone.now()
     # An authenticator without a counter always reports 0; one with a counter must go up.
     counter_rises = Q(sign_count__lt=new_count) if new_count else Q(sign_count=0)
@@ -168,11 +172,13 @@ def _accept(passkey: Passkey, *, new_count: int, token: UserToken | None) -> Non
         if accepted and token is not None:
             mark_token_verified(token=token, now=now)
     if not accepted:
-        logger.warning(
-            "Passkey sign counter did not increase: possibly a cloned authenticator",
-            extra={"user_id": passkey.user_id, "passkey_id": passkey.pk},
+        record_passkey_event(
+            "passkey_clone_suspected",
+            passkey=passkey,
+            request=request,
+            sign_count=new_count,
+            stored_sign_count=passkey.sign_count,
         )
-        record_passkey_event("passkey_clone_suspected", passkey=passkey)
         raise SignCountNotIncreased
     passkey.sign_count, passkey.last_used_at = new_count, now
     passkey.throttling_failure_count, passkey.throttling_failure_timestamp = 0, None

@@ -14,6 +14,7 @@ from apps.accounts.models import User
 
 from ..forms import CodeForm, Throttleable
 from ..models import Passkey
+from ..verification import SecondFactorLocked
 from . import authentication, registration
 from .challenges import session_binding
 from .errors import PasskeyRefused, PasskeyThrottled
@@ -78,6 +79,8 @@ class PasskeyForm(_PasskeyAnswerForm):
             raise self.refuse(exc.retry_after) from None
         except PasskeyRefused as exc:
             raise self.refused(exc) from None
+        except SecondFactorLocked as exc:
+            raise self.code_refused(exc) from None
         return data
 
 
@@ -134,10 +137,20 @@ def second_factor_forms(
 
 
 def form_status(form: forms.Form | None) -> int:
-    """429 while throttled, 400 for a refused passkey, else 200 (a wrong code re-shows the form,
-    as it always did)."""
+    """429 while throttled, 403 while the person's second factor is locked (a code or a passkey
+    alike), 400 for a refused passkey, else 200 (a wrong code re-shows the form, as it always
+    did)."""
     if form is None or not form.is_bound:
         return 200
     if isinstance(form, Throttleable) and form.throttled:
         return 429
+    if form.errors and _locked(form):
+        return 403
     return 400 if isinstance(form, _PasskeyAnswerForm) and form.errors else 200
+
+
+def _locked(form: forms.Form) -> bool:
+    """Whether the form was refused because the second factor is locked (`code_refused`)."""
+    return any(
+        error.code == "locked" for errors in form.errors.as_data().values() for error in errors
+    )

@@ -7,6 +7,7 @@ common with the library's parsing is in `answers.py`.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.http import HttpRequest
 
@@ -16,7 +17,6 @@ from ..models import Passkey
 logger = logging.getLogger(__name__)
 
 DEFAULT_PASSKEY_NAME = "Passkey"
-SECURITY_EVENT_KINDS = {"passkey_added": "device_added", "passkey_removed": "device_removed"}
 
 
 def rename_passkey(*, passkey: Passkey, name: str) -> Passkey:
@@ -25,30 +25,32 @@ def rename_passkey(*, passkey: Passkey, name: str) -> Passkey:
     return passkey
 
 
-def remove_passkey(*, passkey: Passkey, request: HttpRequest | None = None) -> None:
+def remove_passkey(
+    *, passkey: Passkey, request: HttpRequest | None = None, by: str | None = None
+) -> None:
     """Remove a passkey: its assertions are refused from now on. Callers check a second factor
-    first."""
+    first. `by` is "staff" when staff removed it in the admin (the event says so)."""
     passkey_id = passkey.pk
     passkey.delete()
     passkey.pk = passkey_id  # for the record
-    record_passkey_event("passkey_removed", passkey=passkey, request=request)
+    detail = {"by": by} if by else {}
+    record_passkey_event("passkey_removed", passkey=passkey, request=request, **detail)
 
 
 def record_passkey_event(
-    kind: str, *, passkey: Passkey, request: HttpRequest | None = None
+    kind: str, *, passkey: Passkey, request: HttpRequest | None = None, **detail: Any
 ) -> None:
     """The one place a passkey's event is recorded (`passkey_added`, `passkey_removed`,
-    `passkey_clone_suspected`): a log line, and for the first two the security event every
-    factor has (`device_added`, `device_removed`, of `device_kind` passkey). Never the
-    credential id or the public key."""
+    `passkey_clone_suspected`): a security event for its owner, in `request` when given, with
+    the passkey's row id (the person is mailed about the first two, as for any factor), and a
+    log line, a warning for a suspected clone. Never the credential id or the public key."""
     log = logger.warning if kind == "passkey_clone_suspected" else logger.info
     log("Passkey event: %s", kind, extra={"user_id": passkey.user_id, "passkey_id": passkey.pk})
-    security_kind = SECURITY_EVENT_KINDS.get(kind)
-    if security_kind is not None:
-        events.record(
-            security_kind,
-            user=passkey.user,
-            request=request,
-            device_id=passkey.pk,
-            device_kind="passkey",
-        )
+    events.record(
+        kind,
+        user=passkey.user,
+        request=request,
+        device_id=passkey.pk,
+        device_kind="passkey",
+        **detail,
+    )

@@ -25,6 +25,7 @@ from ..selectors import has_code_factor
 from ..views import _next_url as next_url  # the pages' one rule for where to go next
 from ..views import (
     code_step_user,
+    enrolment_page,
     reauthentication_required,
     render_overview,
     second_factor_checked,
@@ -53,10 +54,11 @@ def _no_second_step() -> JsonResponse:
 
 @never_cache
 @require_POST
-@second_factor_checked
+@enrolment_page
 def register_options_view(request: HttpRequest) -> JsonResponse:
     """Options for "Add a passkey", within the re-authentication window (the two-factor page
-    offers "Confirm it's you" instead of the button outside it)."""
+    offers "Confirm it's you" instead of the button outside it). An enrolment page: someone the
+    policy covers may add a passkey as their first factor (the enrolment page offers it)."""
     if not reauth.session_is_recent(request):
         return JsonResponse({"detail": "Confirm it is you first."}, status=403)
     binding = session_binding(request.session)

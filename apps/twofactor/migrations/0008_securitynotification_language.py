@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("twofactor", "0006_plural_names"),
+        ("twofactor", "0007_plural_names"),
     ]
 
     operations = [

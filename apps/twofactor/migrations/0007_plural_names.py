@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("twofactor", "0005_trusted_browsers"),
+        ("twofactor", "0006_passkey_security_event_kinds"),
     ]
 
     operations = [
