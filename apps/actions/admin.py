@@ -13,10 +13,16 @@ from .clients import assign_new_key, forget_api_client, revoke_api_client
 from .models import ApiClient
 from .registry import registry
 
-CACHE_UNREACHABLE = _(
-    "The cache could not be reached to drop %(name)s's cached key: the change applies within "
-    "%(seconds)s seconds of the cache answering again."
-)
+
+def cache_unreachable(name: str, seconds: int) -> str:
+    """What staff are told when a change could not drop the client's cached key."""
+    return ngettext(
+        "The cache could not be reached to drop %(name)s's cached key: the change applies "
+        "within %(seconds)s second of the cache answering again.",
+        "The cache could not be reached to drop %(name)s's cached key: the change applies "
+        "within %(seconds)s seconds of the cache answering again.",
+        seconds,
+    ) % {"name": name, "seconds": seconds}
 
 
 class ApiClientForm(forms.ModelForm):
@@ -106,8 +112,5 @@ class ApiClientAdmin(admin.ModelAdmin):
         self.message_user(request, message % {"count": revoked}, messages.SUCCESS)
 
     def warn_cache_unreachable(self, request, client: ApiClient) -> None:
-        message = CACHE_UNREACHABLE % {
-            "name": client.name,
-            "seconds": settings.API_KEY_CACHE_SECONDS,
-        }
+        message = cache_unreachable(client.name, settings.API_KEY_CACHE_SECONDS)
         self.message_user(request, message, messages.WARNING)

@@ -26,6 +26,7 @@ def own_redis(settings):
 def test_a_key_revoked_while_redis_is_paused_is_refused_once_redis_answers(
     client, staff_client, own_redis, settings
 ):
+    settings.API_KEY_CACHE_SECONDS = 1
     api_client, key = create_api_client(name="paused")
     call = ActionCaller(client, key)
     assert call("example/foo", {"name": "ana"}).status_code == 200  # verified and cached
@@ -39,6 +40,7 @@ def test_a_key_revoked_while_redis_is_paused_is_refused_once_redis_answers(
     )
     messages = [str(m) for m in response.context["messages"]]
     assert any("could not be reached" in m for m in messages), messages
+    assert any("within 1 second of the cache" in m for m in messages), messages  # ngettext
     assert not ApiClient.objects.get(pk=api_client.pk).is_active
 
     wait_until(lambda: own_redis.ping())  # the pause is over: Redis answers again
