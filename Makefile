@@ -15,12 +15,12 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dbapi
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 # A second, named database, so the suite exercises actions that run elsewhere than `default`.
 TEST_DATABASE_URL_REPORTING ?= $(TEST_DATABASE_URL)_reporting
-# pytest-xdist workers (most tests wait on servers they start, so two overlap well on two cores).
+# pytest-xdist workers (most tests wait on servers they start, so three overlap well on two cores).
 # Each worker has PostgreSQL databases of its own (pytest-django's `_gw<N>` suffix) and a Redis
-# database of its own, the Nth of TEST_REDIS_DBS (tests/settings.py): 1 and 15 by default, never
-# a lane's or the benchmarks'. TEST_WORKERS=0 runs in one process, on TEST_REDIS_URL's database.
-TEST_WORKERS ?= 2
-TEST_REDIS_DBS ?= 1,15
+# database of its own, the Nth of TEST_REDIS_DBS (tests/settings.py): 1, 13 and 15 by default,
+# never the benchmarks'. TEST_WORKERS=0 runs in one process, on TEST_REDIS_URL's database.
+TEST_WORKERS ?= 3
+TEST_REDIS_DBS ?= 1,13,15
 PYTEST_ARGS ?=
 
 .PHONY: run test lint check-django services install install-dev migrate messages compilemessages bench bench-grpc bench-login-flood clean protos

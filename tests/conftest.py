@@ -52,8 +52,9 @@ def pytest_collection_modifyitems(config, items):
     node id from the original name alone: every operation had one id, which pytest-xdist ran
     once and --durations could not tell apart. The operation goes back into the id.
 
-    Under pytest-xdist (`--dist loadfile`) modules are handed out in collection order: those with
-    slow or browser tests go first, so that no worker is left alone with one at the end."""
+    Under pytest-xdist (`--dist loadfile`) modules are handed out in collection order: those
+    with a test of a minute or more (`longest`) go first, then those with slow or browser tests,
+    so that no worker is left alone with one at the end."""
     from schemathesis.pytest.plugin import SchemathesisFunction
 
     for item in items:
@@ -61,10 +62,12 @@ def pytest_collection_modifyitems(config, items):
         if named and item._id.params is None:
             item._id = item._id.with_params(item.operation_label)
     if hasattr(config, "workerinput"):
+        longest = {i.path for i in items if i.get_closest_marker("longest")}
         heavy = {
             i.path for i in items if i.get_closest_marker("slow") or i.get_closest_marker("browser")
         }
-        items.sort(key=lambda item: item.path not in heavy)  # stable: modules stay whole
+        # Stable: modules stay whole.
+        items.sort(key=lambda item: (item.path not in longest, item.path not in heavy))
 
 
 def pytest_unconfigure(config):

@@ -28,7 +28,7 @@ if _worker and REDIS_URL:
     if _index >= len(_dbs):
         raise ImproperlyConfigured(
             f"pytest-xdist worker {_worker} has no Redis database: TEST_REDIS_DBS={_dbs} names "
-            "one per worker (e.g. TEST_REDIS_DBS=1,15 for -n 2)."
+            "one per worker (e.g. TEST_REDIS_DBS=1,13,15 for -n 3)."
         )
     REDIS_URL = urlunsplit(urlsplit(REDIS_URL)._replace(path=f"/{_dbs[_index]}"))
     CACHES = {"default": _redis_cache(REDIS_URL)}

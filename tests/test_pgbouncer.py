@@ -22,7 +22,7 @@ from django.conf import settings
 from tests.pgbouncer import pgbouncer
 from tests.servers import PROJECT_DIR
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.longest]
 
 # The whole actions and hit-counter test modules, once more (PGBOUNCER_TESTS names others, e.g.
 # one file while working on it).
