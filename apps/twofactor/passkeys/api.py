@@ -17,6 +17,7 @@ from apps.core.openapi import problem_responses
 from apps.core.problems import Problem
 
 from .. import selectors as twofactor_selectors
+from ..api_devices import REAUTH_403 as DEVICE_REAUTH_403
 from ..permissions import (
     EnrolledIfRequired,
     EnrolledIfRequiredWithToken,
@@ -75,11 +76,8 @@ AUTHENTICATE_403 = (
     "passkey is refused as a code is, until staff unlock the account)."
 )
 
-# What a 403 on adding or removing a passkey can be.
-REAUTH_403 = (
-    "Not allowed: a token no code verified yet (once the person has a second factor), or `type` "
-    "…/reauthentication-required (POST auth/reauthenticate first)."
-)
+# What a 403 on adding or removing a passkey can be: as for an authenticator.
+REAUTH_403 = DEVICE_REAUTH_403 + "."
 
 
 class RegisterOptionsView(APIView):
