@@ -45,6 +45,10 @@ def pytest_configure(config):
     set_hypothesis_home_dir(config.hypothesis_home)
     if not hasattr(config, "workerinput"):  # once, in the process that reports (pytest-xdist)
         config.source_tree_before = source_tree_files()
+        # pytest-xdist would hand out modules by their number of tests, the largest first, and
+        # undo the order pytest_collection_modifyitems gives them (the longest ones first).
+        if hasattr(config.option, "loadscopereorder"):
+            config.option.loadscopereorder = False
 
 
 def pytest_collection_modifyitems(config, items):

@@ -25,6 +25,9 @@ from tests.core.test_upstreams import upstream_config
 from tests.http_upstream import http_upstream
 from tests.twofactor.conftest import make_person
 
+# Ten examples for each of some forty operations: half a minute together, handed out early.
+pytestmark = pytest.mark.slow
+
 EXAMPLES = 10
 # Action modules the test suite registers for itself: not part of the API.
 TEST_MODULES = r"^/actions/(testing|rpc_testing|elsewhere|twice)/"

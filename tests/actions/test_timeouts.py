@@ -18,6 +18,7 @@ def test_a_statement_past_the_timeout_is_504_and_rolled_back(call):
         cursor.execute("SELECT 1")
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_timed_out_call_holds_no_lock_afterwards(api_key_value):
     """Through a real server, whose connection is not the test's: after the 504 it is back to

@@ -164,6 +164,7 @@ GRPC_CALLER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_an_outgoing_grpc_call_carries_the_trace_in_its_metadata(tmp_path):
     """The upstream (a traced grpcserver) continues the caller's trace: its server span is a

@@ -207,6 +207,7 @@ def localhost(port: int) -> dict[str, str]:
     return {"Host": f"localhost:{port}"}
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True, databases="__all__")
 def test_a_fresh_clone_answers_on_localhost_through_nginx(collected_static, tmp_path):
     env = compose_app_env(STATIC_ROOT=str(collected_static))

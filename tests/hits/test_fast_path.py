@@ -172,6 +172,7 @@ def flush() -> None:
     call_command("flush_hits", stdout=io.StringIO())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fast_path", ["true", "false"], ids=["fast-path", "whole-stack"])
 def test_exactly_n_hits_from_several_gunicorn_workers(fast_path):
     per_thread, threads = 25, 8
@@ -184,6 +185,7 @@ def test_exactly_n_hits_from_several_gunicorn_workers(fast_path):
     assert HitCounter.objects.get(name="root").total == per_thread * threads
 
 
+@pytest.mark.slow
 def test_flush_processes_running_at_once_while_workers_count_persist_each_hit_once():
     per_thread, threads = 40, 6
     counting = threading.Event()
