@@ -23,7 +23,7 @@ TEST_WORKERS ?= 3
 TEST_REDIS_DBS ?= 1,13,15
 PYTEST_ARGS ?=
 
-.PHONY: run test lint check-django services install install-dev migrate messages compilemessages bench bench-grpc bench-login-flood clean protos
+.PHONY: run test checks lint check-django check-system check-migrations check-schema services install install-dev migrate messages compilemessages bench bench-grpc bench-login-flood clean protos
 
 run: install migrate compilemessages
 	$(PY) manage.py runserver $(HOST):$(PORT)
@@ -32,7 +32,12 @@ test: export DATABASE_URL = $(TEST_DATABASE_URL)
 test: export REDIS_URL = $(TEST_REDIS_URL)
 test: export DATABASE_URL_REPORTING = $(TEST_DATABASE_URL_REPORTING)
 test: export TEST_REDIS_DBS := $(TEST_REDIS_DBS)
-test: install-dev services lint check-django compilemessages
+# Bytecode caches on, whatever the shell says: without them every pytest worker rewrites and
+# compiles the test modules and plugins again (seconds of CPU each), every server a test starts
+# compiles the project again.
+test: export PYTHONDONTWRITEBYTECODE =
+test: install-dev services
+	$(MAKE) --no-print-directory -j4 --output-sync=target checks
 	scripts/system-packages.sh nginx chromium pgbouncer redis-sentinel
 	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
@@ -40,9 +45,19 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-check-django: install-dev
+# Every check but the tests: independent of each other, so `make test` runs them at once (each
+# one's output kept whole).
+checks: lint check-django compilemessages
+
+check-django: check-system check-migrations check-schema
+
+check-system: install-dev
 	$(PY) manage.py check
+
+check-migrations: install-dev
 	$(PY) manage.py makemigrations --check --dry-run
+
+check-schema: install-dev
 	$(PY) manage.py spectacular --validate --fail-on-warn --file $(VENV)/schema.yaml
 
 # Load benchmarks (never part of the tests): `make bench`, or `make bench BENCH="hits actions"`.
