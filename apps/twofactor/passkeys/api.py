@@ -28,7 +28,7 @@ from ..permissions import (
 from ..problems import THROTTLED_DETAIL, code_refused
 from ..serializers import IssuedTokenSerializer, StatusSerializer
 from ..verification import SecondFactorLocked, mark_token_verified
-from . import authentication, registration, selectors, services
+from . import selectors, services
 from .challenges import token_binding
 from .errors import PasskeyRefused, PasskeyThrottled
 from .serializers import (
@@ -38,6 +38,9 @@ from .serializers import (
     PublicKeyCredentialRequestOptionsJSON,
     RegistrationResponseJSON,
 )
+
+# `authentication` and `registration` are imported by the views that run a ceremony: they load
+# py_webauthn (with pyasn1 and pyOpenSSL), which no other request needs.
 
 USER_TOKEN_OR_NONE = [{UserTokenScheme.name: []}, {}]
 REFUSED = (
@@ -98,6 +101,8 @@ class RegisterOptionsView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
+        from . import registration
+
         binding = token_binding(request.auth)
         return Response(registration.registration_options(user=request.user, binding=binding))
 
@@ -120,6 +125,8 @@ class RegisterView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
+        from . import registration
+
         data = _valid(RegistrationResponseJSON, request.data)
         name = data.pop("name", "")
         try:
@@ -154,6 +161,8 @@ class AuthenticateOptionsView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
+        from . import authentication
+
         user = request.user if request.auth is not None else None
         if user is not None and twofactor_selectors.second_factor_is_locked(user=user):
             # Refused now rather than after the person has touched their authenticator.
@@ -182,6 +191,8 @@ class AuthenticateView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
+        from . import authentication
+
         data = _valid(AuthenticationResponseJSON, request.data)
         token = request.auth
         try:
