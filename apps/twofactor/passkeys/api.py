@@ -5,15 +5,15 @@ has no token, and its challenge (inside the options) is its only id.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.tokens import UserTokenAuthentication, UserTokenScheme, issue_user_token
-from apps.core.openapi import problem_responses
+from apps.accounts.tokens import USER_TOKEN_SCHEME, UserTokenAuthentication, issue_user_token
+from apps.core.openapi import extend_schema, problem_responses
 from apps.core.problems import Problem
 
 from .. import selectors as twofactor_selectors
@@ -42,7 +42,7 @@ from .serializers import (
 # `authentication` and `registration` are imported by the views that run a ceremony: they load
 # py_webauthn (with pyasn1 and pyOpenSSL), which no other request needs.
 
-USER_TOKEN_OR_NONE = [{UserTokenScheme.name: []}, {}]
+USER_TOKEN_OR_NONE = [{USER_TOKEN_SCHEME: []}, {}]
 REFUSED = (
     "Refused, with a `type` ending in the kind: `passkey-challenge-used` (a replayed answer, a "
     "reused challenge), `passkey-challenge-expired`, `passkey-challenge-unknown`, "
