@@ -55,7 +55,7 @@ COPY --from=messages /src/locale/ /app/locale/
 RUN SECRET_KEY=collectstatic-at-build-time-only-not-a-secret-0123456789abcdef \
     OTP_ENCRYPTION_KEYS=collectstatic0at0build0time0only0not0a0key0= \
     python manage.py collectstatic --noinput --verbosity 0 \
-    && python -m compileall -q apps config
+    && python -m compileall -q apps config protos
 
 USER 10001:10001
 EXPOSE 8000 9100 50051

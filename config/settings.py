@@ -358,7 +358,7 @@ REST_FRAMEWORK = {
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.negotiation.CredentialsFirstNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "apps.core.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AutoSchema",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -372,7 +372,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "PREPROCESSING_HOOKS": ["apps.actions.schema.add_action_endpoints"],
+    "PREPROCESSING_HOOKS": [
+        # First: the views' annotations, recorded as they were imported (apps/core/openapi.py).
+        "apps.core.schema.prepare_views",
+        "apps.actions.schema.add_action_endpoints",
+    ],
 }
 
 # --- Logging --------------------------------------------------------------------------------------

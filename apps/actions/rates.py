@@ -25,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from apps.core.cache import CACHE_ERRORS, redis_breaker
+from apps.core.cache import cache_errors, redis_breaker
 from apps.core.problems import Problem
 
 logger = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ def take(*, client_id: int, rate: Rate, cost: int = 1) -> Allowance:
     if store is not None and not redis_breaker().is_open():
         try:
             accepted, remaining, reset_us, _ = store.take(client_id=client_id, rate=rate, cost=cost)
-        except CACHE_ERRORS as exc:
+        except cache_errors() as exc:
             redis_breaker().trip(exc)
         else:
             _local.warned = False  # counted in Redis again: say so if it fails again

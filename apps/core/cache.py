@@ -19,7 +19,6 @@ from typing import TypeVar
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from redis import RedisError
 
 from . import metrics
 
@@ -27,9 +26,18 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# What a cache that is down raises: redis-py's errors (django-redis re-raises them), and the
-# socket's own for a connection that dies half way.
-CACHE_ERRORS = (RedisError, OSError)
+
+def cache_errors() -> tuple[type[Exception], ...]:
+    """What a cache that is down raises: redis-py's errors (django-redis re-raises them), and the
+    socket's own for a connection that dies half way.
+
+    A function, for `except cache_errors():`, which calls it only once something was raised:
+    redis-py is loaded by django-redis with the cache, not with this module, so a process that
+    never uses the cache (a management command, the embedded default) never loads it.
+    """
+    from redis import RedisError
+
+    return (RedisError, OSError)
 
 
 class CircuitBreaker:
@@ -71,7 +79,7 @@ def cache_or(default: T, operation: Callable[..., T], *args, **kwargs) -> T:
         return default
     try:
         return operation(*args, **kwargs)
-    except CACHE_ERRORS as exc:
+    except cache_errors() as exc:
         breaker.trip(exc)
         return default
 

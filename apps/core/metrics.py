@@ -16,67 +16,90 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    disable_created_metrics,
-    generate_latest,
-    multiprocess,
-    start_http_server,
-)
-from prometheus_client.core import Metric
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
-
-# `_created` series would differ between the multiprocess and the single-process registries, and
-# Prometheus does not need them.
-disable_created_metrics()
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import Metric
 
 # Calls of a few milliseconds are the common case: finer buckets at the low end than the default.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-ACTION_CALLS = Counter(
-    "dbapi_action_calls",
-    "Action calls answered, over HTTP and gRPC, by outcome: ok or the problem's HTTP status.",
-    ["module", "action", "transport", "outcome"],
-)
-ACTION_DURATION = Histogram(
-    "dbapi_action_duration_seconds",
-    "Seconds from a call's arrival in the pipeline to its answer (for a stream: its last row).",
-    ["module", "action", "transport"],
-    buckets=BUCKETS,
-)
-HTTP_REQUESTS = Counter(
-    "dbapi_http_requests",
-    "HTTP requests answered, by view (URL pattern name), method and status.",
-    ["view", "method", "status"],
-)
-HTTP_DURATION = Histogram(
-    "dbapi_http_request_duration_seconds",
-    "Seconds to answer an HTTP request (until the answer's first byte for a stream).",
-    ["view", "method"],
-    buckets=BUCKETS,
-)
-HITS = Counter("dbapi_hits", "Hits counted on the hit counters.")
-OTP_VERIFICATIONS = Counter(
-    "dbapi_otp_verifications",
-    "Second-factor codes checked: accepted, rejected, throttled (not checked), replayed.",
-    ["result"],
-)
-RATE_LIMITED = Counter(
-    "dbapi_rate_limited", "Action calls refused over their client's rate (429).", ["module"]
-)
-DEPENDENCY_ERRORS = Counter(
-    "dbapi_dependency_errors",
-    "Failures of what dbapi depends on: database (answered 503), cache, upstream.",
-    ["dependency"],
-)
+
+class _Metrics:
+    """What dbapi counts. Made on first use (`_defined`), by a process that records or serves
+    metrics: prometheus-client is not loaded by one that never does (METRICS_ENABLED off)."""
+
+    def __init__(self):
+        from prometheus_client import Counter, Histogram, disable_created_metrics
+
+        # `_created` series would differ between the multiprocess and the single-process
+        # registries, and Prometheus does not need them.
+        disable_created_metrics()
+        self.action_calls = Counter(
+            "dbapi_action_calls",
+            "Action calls answered, over HTTP and gRPC, by outcome: ok or the problem's HTTP "
+            "status.",
+            ["module", "action", "transport", "outcome"],
+        )
+        self.action_duration = Histogram(
+            "dbapi_action_duration_seconds",
+            "Seconds from a call's arrival in the pipeline to its answer (for a stream: its last "
+            "row).",
+            ["module", "action", "transport"],
+            buckets=BUCKETS,
+        )
+        self.http_requests = Counter(
+            "dbapi_http_requests",
+            "HTTP requests answered, by view (URL pattern name), method and status.",
+            ["view", "method", "status"],
+        )
+        self.http_duration = Histogram(
+            "dbapi_http_request_duration_seconds",
+            "Seconds to answer an HTTP request (until the answer's first byte for a stream).",
+            ["view", "method"],
+            buckets=BUCKETS,
+        )
+        self.hits = Counter("dbapi_hits", "Hits counted on the hit counters.")
+        self.otp_verifications = Counter(
+            "dbapi_otp_verifications",
+            "Second-factor codes checked: accepted, rejected, throttled (not checked), replayed.",
+            ["result"],
+        )
+        self.rate_limited = Counter(
+            "dbapi_rate_limited", "Action calls refused over their client's rate (429).", ["module"]
+        )
+        self.dependency_errors = Counter(
+            "dbapi_dependency_errors",
+            "Failures of what dbapi depends on: database (answered 503), cache, upstream.",
+            ["dependency"],
+        )
+
+
+_lock = threading.Lock()
+_made: _Metrics | None = None
+
+
+def _defined() -> _Metrics:
+    """The process's metrics, made once."""
+    global _made
+    if _made is None:
+        with _lock:
+            if _made is None:
+                _made = _Metrics()
+    return _made
+
+
+def __getattr__(name: str) -> Any:
+    # The content type of `exposition()`, prometheus-client's, read with it.
+    if name == "CONTENT_TYPE":
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return CONTENT_TYPE_LATEST
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 OTP_RESULTS = frozenset({"accepted", "rejected", "throttled", "replayed"})
 DEPENDENCIES = frozenset({"database", "cache", "upstream"})
@@ -97,38 +120,40 @@ def record_action(
 ) -> None:
     """One action call answered; `module` and `action` must be ones that exist, else UNKNOWN."""
     if settings.METRICS_ENABLED:
-        ACTION_CALLS.labels(module, action, transport, outcome).inc()
-        ACTION_DURATION.labels(module, action, transport).observe(seconds)
+        made = _made or _defined()
+        made.action_calls.labels(module, action, transport, outcome).inc()
+        made.action_duration.labels(module, action, transport).observe(seconds)
 
 
 def record_http(*, view: str, method: str, status: int, seconds: float) -> None:
     """One HTTP request answered by `view` (a URL pattern's name, or a fast route's)."""
     if settings.METRICS_ENABLED:
         method = method if method in METHODS else "other"
-        HTTP_REQUESTS.labels(view, method, str(status)).inc()
-        HTTP_DURATION.labels(view, method).observe(seconds)
+        made = _made or _defined()
+        made.http_requests.labels(view, method, str(status)).inc()
+        made.http_duration.labels(view, method).observe(seconds)
 
 
 def record_hit() -> None:
     if settings.METRICS_ENABLED:
-        HITS.inc()
+        (_made or _defined()).hits.inc()
 
 
 def record_otp_verification(result: str) -> None:
     """A code checked, with its result (OTP_RESULTS)."""
     if settings.METRICS_ENABLED:
-        OTP_VERIFICATIONS.labels(result).inc()
+        (_made or _defined()).otp_verifications.labels(result).inc()
 
 
 def record_rate_limited(module: str) -> None:
     if settings.METRICS_ENABLED:
-        RATE_LIMITED.labels(module).inc()
+        (_made or _defined()).rate_limited.labels(module).inc()
 
 
 def record_dependency_error(dependency: str) -> None:
     """A dependency (DEPENDENCIES) failed a request or call."""
     if settings.METRICS_ENABLED:
-        DEPENDENCY_ERRORS.labels(dependency).inc()
+        (_made or _defined()).dependency_errors.labels(dependency).inc()
 
 
 def read_at_scrape(collect: Callable[[], Iterable[Metric]]) -> None:
@@ -147,12 +172,17 @@ class _Process:
     """The process's own registry, as one collector of another registry."""
 
     def collect(self) -> Iterable[Metric]:
+        from prometheus_client import REGISTRY
+
         return REGISTRY.collect()
 
 
 def registry() -> CollectorRegistry:
     """What a scrape reads: every gunicorn worker's numbers in multiprocess mode, else this
     process's (with its process and GC metrics); plus the scrape-time metrics."""
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    _defined()  # every metric is exported, if only at zero, whether or not it was recorded here
     found = CollectorRegistry(auto_describe=False)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(found)
@@ -164,12 +194,16 @@ def registry() -> CollectorRegistry:
 
 def exposition() -> bytes:
     """The metrics in Prometheus' text format."""
+    from prometheus_client import generate_latest
+
     return generate_latest(registry())
 
 
 def serve(bind: str) -> tuple[Any, threading.Thread]:
     """Serve the metrics on `bind` (host:port) from a thread of their own, for a process that has
     no HTTP server of its own (the gRPC server); returns the server and its thread."""
+    from prometheus_client import start_http_server
+
     host, _, port = bind.rpartition(":")
     if not host or not port.isdigit():
         raise OSError(f"GRPC_METRICS_BIND: {bind!r} is not host:port.")

@@ -1,16 +1,55 @@
-"""How the OpenAPI schema describes problem+json errors, for views to list what they can answer."""
+"""What the API views say of themselves in the OpenAPI schema (their annotations, the
+problem+json errors they can answer), and the views that serve it.
+
+drf-spectacular's `extend_schema` builds its schema class as it decorates, which loads its whole
+generator (and Django's and DRF's test clients with it) into every process that imports a view.
+The `extend_schema` here takes the same arguments and only records them; `apply_annotations`
+hands them to drf-spectacular's when a schema is generated (apps.core.schema, a preprocessing
+hook), so the schema is the same and only the processes that serve it pay for it. For the same
+reason the views serving the schema and its documentation are made on their first request.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from http import HTTPStatus
+from typing import Any, TypeVar
 
-from django.core.validators import RegexValidator
-from drf_spectacular import openapi
+from django.http import HttpRequest, HttpResponse
+from django.utils.module_loading import import_string
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import serializers
 
 from .problems import PROBLEM_CONTENT_TYPE
 from .serializers import ProblemSerializer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_lock = threading.Lock()
+_annotations: list[tuple[Callable[..., Any], dict[str, Any]]] = []
+
+
+def extend_schema(**annotation: Any) -> Callable[[F], F]:
+    """drf-spectacular's `extend_schema`, the same keywords, applied when a schema is generated."""
+
+    def record(view: F) -> F:
+        with _lock:
+            _annotations.append((view, annotation))
+        return view
+
+    return record
+
+
+def apply_annotations() -> None:
+    """Apply the annotations recorded so far, in the order they were made (as decorators would
+    have been), each once."""
+    from drf_spectacular.utils import extend_schema as spectacular_extend_schema
+
+    with _lock:
+        while _annotations:
+            view, annotation = _annotations.pop(0)
+            spectacular_extend_schema(**annotation)(view)
 
 
 def problem_responses(*statuses: int, **descriptions: str) -> dict:
@@ -25,36 +64,16 @@ def problem_responses(*statuses: int, **descriptions: str) -> dict:
     }
 
 
-# What DRF's CharField refuses that a bare `type: string` allows: a NUL character (PostgreSQL
-# cannot store it), and, when it trims spaces and refuses blanks, a string of spaces only.
-NO_NUL = r"^[^\u0000]*$"
-NOT_BLANK = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+def served_on_first_request(view_class: str, **initkwargs: Any) -> Callable[..., HttpResponse]:
+    """A view for the URLconf: `view_class` (a dotted path to a DRF view, drf-spectacular's)
+    `.as_view(**initkwargs)`, imported and made when a request first reaches it."""
+    made: Callable[..., HttpResponse] | None = None
 
+    @csrf_exempt  # as DRF's views are
+    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        nonlocal made
+        if made is None:
+            made = import_string(view_class).as_view(**initkwargs)
+        return made(request, *args, **kwargs)
 
-class AutoSchema(openapi.AutoSchema):
-    """drf-spectacular's, saying of request strings all that DRF checks of them: a string that
-    may not be blank has `minLength: 1`, and a `pattern` refuses what the field refuses (a NUL
-    character; a string of spaces where spaces are trimmed), so that the document and the
-    validation agree."""
-
-    def _map_serializer_field(self, field, direction, bypass_extensions=False):
-        schema = super()._map_serializer_field(field, direction, bypass_extensions)
-        if (
-            direction == "request"
-            and isinstance(field, serializers.CharField)
-            and schema.get("type") == "string"
-            and "enum" not in schema
-        ):
-            if not field.allow_blank:
-                schema.setdefault("minLength", 1)
-            if "pattern" not in schema:
-                schema["pattern"] = _pattern(field)
-        return schema
-
-
-def _pattern(field: serializers.CharField) -> str:
-    """The field's own RegexValidator's pattern, or what a CharField refuses anyway."""
-    for validator in field.validators:
-        if isinstance(validator, RegexValidator) and not validator.inverse_match:
-            return validator.regex.pattern
-    return NOT_BLANK if field.trim_whitespace and not field.allow_blank else NO_NUL
+    return view

@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.core import metrics
-from apps.core.cache import CACHE_ERRORS, redis_breaker
+from apps.core.cache import cache_errors, redis_breaker
 
 from .models import FlushedBatch, HitCounter, validate_counter_name
 from .selectors import persisted_total
@@ -37,7 +37,7 @@ def count_hit(name: str = ROOT_COUNTER) -> int:
     if store is not None and not breaker.is_open():
         try:
             return _count_in_redis(store, name)
-        except CACHE_ERRORS as exc:
+        except cache_errors() as exc:
             breaker.trip(exc)
     return _count_in_database(name)
 

@@ -18,13 +18,16 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.core.cache import caches
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from redis import Redis
 
 from .models import validate_counter_name
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 logger = logging.getLogger(__name__)
 

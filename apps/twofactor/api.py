@@ -10,12 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    PolymorphicProxySerializer,
-    extend_schema,
-)
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import exceptions, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -23,12 +18,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.tokens import (
+    USER_TOKEN_SCHEME,
     UserTokenAuthentication,
-    UserTokenScheme,
     issue_user_token,
     revoke_user_token,
 )
-from apps.core.openapi import problem_responses
+from apps.core.openapi import extend_schema, problem_responses
 
 from . import reauth, selectors, services
 from .authentication import TokenWithTOTPDevicesAuthentication
@@ -49,7 +44,7 @@ from .verification import CodeRefused, verify_code_with_token
 
 # The verify views' authentication is a subclass of UserTokenAuthentication: the same token,
 # so the schema names the same security scheme rather than a second one.
-USER_TOKEN_AUTH = [{UserTokenScheme.name: []}]
+USER_TOKEN_AUTH = [{USER_TOKEN_SCHEME: []}]
 FORBIDDEN_CODES = (
     "`type` …/enrolment-required: the policy asks this person for a second factor and they "
     "have none; …/second-factor-locked: too many wrong codes in a row."

@@ -7,7 +7,7 @@ the person's first enrolment needs no verified token, later changes do.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.tokens import UserTokenAuthentication
-from apps.core.openapi import problem_responses
+from apps.core.openapi import extend_schema, problem_responses
 
 from . import selectors, services
 from .permissions import (

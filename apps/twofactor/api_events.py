@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
@@ -14,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.tokens import UserTokenAuthentication
-from apps.core.openapi import problem_responses
+from apps.core.openapi import extend_schema, problem_responses
 
 from . import selectors
 from .permissions import EnrolmentAllowed

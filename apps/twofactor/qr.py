@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import qrcode
 from django.utils.safestring import SafeString, mark_safe
-from qrcode.compat.etree import ET
-from qrcode.image.svg import SvgPathFillImage
 
 
 def qr_svg(data: str, *, label: str = "QR code") -> SafeString:
@@ -15,6 +12,12 @@ def qr_svg(data: str, *, label: str = "QR code") -> SafeString:
     inlined. The default border of four modules stays (phones need the quiet zone), and the size
     is left to CSS (the viewBox keeps the modules square).
     """
+    # Imported here, when a code is drawn (enrolment, the admin's page for desks): qrcode loads
+    # Pillow for its other image kinds, which no other request needs.
+    import qrcode
+    from qrcode.compat.etree import ET
+    from qrcode.image.svg import SvgPathFillImage
+
     root = qrcode.make(data, image_factory=SvgPathFillImage).get_image()
     for attribute in ("width", "height"):
         root.attrib.pop(attribute, None)

@@ -24,11 +24,12 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from .clients import Upstream
 from .errors import UpstreamError, UpstreamTimeout
 
 if TYPE_CHECKING:
     import grpc
+
+    from .clients import Upstream
 
 __all__ = [
     "Upstream",
@@ -47,6 +48,15 @@ _lock = threading.Lock()
 _http: dict[str, Upstream] = {}
 _channels: dict[str, grpc.Channel] = {}
 _pid = os.getpid()
+
+
+def __getattr__(name: str) -> Any:
+    # `Upstream` is loaded with httpx on first use: see _make_client.
+    if name == "Upstream":
+        from .clients import Upstream
+
+        return Upstream
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def upstream(name: str) -> Upstream:
@@ -100,6 +110,10 @@ def _once(made: dict[str, T], name: str, make: Callable[[str], T]) -> T:
 
 
 def _make_client(name: str) -> Upstream:
+    # httpx is imported here, not with the module: a process that never calls an HTTP upstream
+    # does not pay for loading it (nor the command-line tools its package imports when present).
+    from .clients import Upstream
+
     config = _config(name, schemes=("http", "https"))
     return Upstream(
         name,

@@ -5,15 +5,15 @@ has no token, and its challenge (inside the options) is its only id.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.tokens import UserTokenAuthentication, UserTokenScheme, issue_user_token
-from apps.core.openapi import problem_responses
+from apps.accounts.tokens import USER_TOKEN_SCHEME, UserTokenAuthentication, issue_user_token
+from apps.core.openapi import extend_schema, problem_responses
 from apps.core.problems import Problem
 
 from .. import selectors as twofactor_selectors
@@ -28,7 +28,7 @@ from ..permissions import (
 from ..problems import THROTTLED_DETAIL, code_refused
 from ..serializers import IssuedTokenSerializer, StatusSerializer
 from ..verification import SecondFactorLocked, mark_token_verified
-from . import authentication, registration, selectors, services
+from . import selectors, services
 from .challenges import token_binding
 from .errors import PasskeyRefused, PasskeyThrottled
 from .serializers import (
@@ -39,7 +39,10 @@ from .serializers import (
     RegistrationResponseJSON,
 )
 
-USER_TOKEN_OR_NONE = [{UserTokenScheme.name: []}, {}]
+# `authentication` and `registration` are imported by the views that run a ceremony: they load
+# py_webauthn (with pyasn1 and pyOpenSSL), which no other request needs.
+
+USER_TOKEN_OR_NONE = [{USER_TOKEN_SCHEME: []}, {}]
 REFUSED = (
     "Refused, with a `type` ending in the kind: `passkey-challenge-used` (a replayed answer, a "
     "reused challenge), `passkey-challenge-expired`, `passkey-challenge-unknown`, "
@@ -98,6 +101,8 @@ class RegisterOptionsView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
+        from . import registration
+
         binding = token_binding(request.auth)
         return Response(registration.registration_options(user=request.user, binding=binding))
 
@@ -120,6 +125,8 @@ class RegisterView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
+        from . import registration
+
         data = _valid(RegistrationResponseJSON, request.data)
         name = data.pop("name", "")
         try:
@@ -154,6 +161,8 @@ class AuthenticateOptionsView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
+        from . import authentication
+
         user = request.user if request.auth is not None else None
         if user is not None and twofactor_selectors.second_factor_is_locked(user=user):
             # Refused now rather than after the person has touched their authenticator.
@@ -182,6 +191,8 @@ class AuthenticateView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
+        from . import authentication
+
         data = _valid(AuthenticationResponseJSON, request.data)
         token = request.auth
         try:

@@ -15,7 +15,6 @@ from apps.accounts.models import User
 from ..forms import CodeForm, Throttleable
 from ..models import Passkey
 from ..verification import SecondFactorLocked
-from . import authentication, registration
 from .challenges import session_binding
 from .errors import PasskeyRefused, PasskeyThrottled
 from .selectors import has_passkey
@@ -68,6 +67,8 @@ class PasskeyForm(_PasskeyAnswerForm):
         data = super().clean()
         if self.errors:
             return data
+        from . import authentication  # py_webauthn, loaded when a passkey is checked
+
         try:
             self.passkey = authentication.authenticate_passkey(
                 credential=self.answer(),
@@ -100,6 +101,8 @@ class AddPasskeyForm(_PasskeyAnswerForm):
         data = super().clean()
         if self.errors:
             return data
+        from . import registration  # py_webauthn, loaded when a passkey is registered
+
         try:
             self.passkey = registration.register_passkey(
                 user=self.user,

@@ -30,7 +30,7 @@ from ..views import (
     render_overview,
     second_factor_checked,
 )
-from . import authentication, registration, selectors, services
+from . import selectors, services
 from .challenges import session_binding
 from .forms import (
     AddPasskeyForm,
@@ -39,6 +39,9 @@ from .forms import (
     form_status,
     second_factor_forms,
 )
+
+# `authentication` and `registration` are imported by the views that run a ceremony: they load
+# py_webauthn (with pyasn1 and pyOpenSSL), which no other request needs.
 
 # A passwordless sign-in is made by a passkey, not a password backend; the session still names
 # a backend, as Django's login requires.
@@ -59,6 +62,8 @@ def register_options_view(request: HttpRequest) -> JsonResponse:
     """Options for "Add a passkey", within the re-authentication window (the two-factor page
     offers "Confirm it's you" instead of the button outside it). An enrolment page: someone the
     policy covers may add a passkey as their first factor (the enrolment page offers it)."""
+    from . import registration
+
     if not reauth.session_is_recent(request):
         return JsonResponse({"detail": "Confirm it is you first."}, status=403)
     binding = session_binding(request.session)
@@ -69,6 +74,8 @@ def register_options_view(request: HttpRequest) -> JsonResponse:
 @require_POST
 def sign_in_options_view(request: HttpRequest) -> JsonResponse:
     """Options for "Sign in with a passkey" (no password: any discoverable passkey)."""
+    from . import authentication
+
     binding = session_binding(request.session)
     return JsonResponse(authentication.authentication_options(binding=binding))
 
@@ -78,6 +85,8 @@ def sign_in_options_view(request: HttpRequest) -> JsonResponse:
 def second_factor_options_view(request: HttpRequest) -> JsonResponse:
     """Options for a passkey as the second step of a login, or to confirm it is the person
     before a change: among the passkeys of the person at that step, or logged in."""
+    from . import authentication
+
     user = code_step_user(request)
     if user is None and request.user.is_authenticated:
         user = request.user
