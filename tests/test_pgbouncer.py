@@ -9,9 +9,10 @@ suites' transactions, idempotency locks, statement timeouts, streams and flushes
 relied on. A pytest in a subprocess, on databases of its own (`…_pgbouncer`), made through
 PgBouncer and dropped afterwards straight on PostgreSQL.
 
-Tests marked `own_database` are left out of that run: the servers they test never use
-DATABASE_URL (they run on a PostgreSQL the test starts and freezes, or on a port where nothing
-listens), so behind PgBouncer they would only repeat themselves.
+Tests marked `without_database_url` are left out of that run: what they show runs without
+DATABASE_URL's server (on a PostgreSQL the test starts and freezes, on a port where nothing
+listens, on Redis alone, or with no database), so behind PgBouncer they would only repeat
+themselves.
 """
 
 from __future__ import annotations
@@ -84,9 +85,9 @@ def test_the_actions_and_hits_tests_pass_through_pgbouncer():
                     "-o",
                     "addopts=--strict-markers -ra",
                     "--reuse-db",
-                    # Their servers' database is their own, not the one behind PgBouncer.
+                    # What runs without DATABASE_URL's server would only repeat itself.
                     "-m",
-                    "not own_database",
+                    "not without_database_url",
                     # Behind PgBouncer a PostgreSQL restart does not end the application's
                     # connections (PgBouncer's are replaced): no first call fails, so this one
                     # expectation of a direct connection does not hold, for the better.

@@ -243,6 +243,7 @@ while cache.get("hammer-accepted") < {ACCEPTED}:
 
 
 @pytest.mark.slow
+@pytest.mark.without_database_url  # Redis only
 def test_two_processes_against_a_10_per_second_client_accept_at_most_11_in_any_second():
     cache.set("hammer-accepted", 0)
     processes = [

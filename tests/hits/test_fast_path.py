@@ -274,7 +274,7 @@ def test_under_gunicorn_a_dead_redis_is_logged_as_json_with_the_request_id(
     assert HitCounter.objects.get(name="root").total == 1
 
 
-@pytest.mark.own_database  # a port where nothing listens
+@pytest.mark.without_database_url  # a port where nothing listens
 def test_under_gunicorn_without_redis_and_database_root_is_a_503_problem(tmp_path, dead_redis_url):
     log = tmp_path / "gunicorn.log"
     env = project_env(
