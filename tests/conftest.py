@@ -242,23 +242,33 @@ class OwnPostgres:
             return cursor.fetchone()[0]
 
 
+# The commands that ready a new cluster, in one process (each would set Django up again): the
+# migrations, then a client whose key is printed alone on stdout, the project's logs on stderr.
+MIGRATE_AND_CREATE_A_CLIENT = """
+import io, sys
+sys.stdout = sys.stderr
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", interactive=False, verbosity=0)
+key = io.StringIO()
+call_command("create_api_client", "outages", stdout=key)
+print(key.getvalue().strip(), file=sys.__stdout__)
+"""
+
+
 @pytest.fixture(scope="session")
 def own_postgres() -> Iterator[OwnPostgres]:
     """One cluster for the session (initdb and migrations take seconds); a test that freezes it
     thaws it before it ends (PostgresCluster.frozen)."""
     with postgres_cluster() as cluster:
         env = project_env(DATABASE_URL=cluster.url(), DATABASE_URL_REPORTING=cluster.url())
-
-        def manage(*args: str) -> str:
-            return subprocess.run(
-                [sys.executable, "manage.py", *args],
-                cwd=PROJECT_DIR,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-
-        manage("migrate", "--noinput")
-        key = manage("create_api_client", "outages").strip()
+        key = subprocess.run(
+            [sys.executable, "-c", MIGRATE_AND_CREATE_A_CLIENT],
+            cwd=PROJECT_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         yield OwnPostgres(cluster=cluster, api_key=key)

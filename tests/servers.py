@@ -188,6 +188,12 @@ def peak_rss_kib(pid: int) -> int:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
 
 
+def reset_peak_rss_kib(pid: int) -> int:
+    """Start a process's peak afresh: the kernel sets VmHWM to what it holds now, returned."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    return peak_rss_kib(pid)
+
+
 def worker_pid(base_url: str) -> int:
     """The one worker of the gunicorn serving `base_url` (its master is our child)."""
     port = base_url.rsplit(":", 1)[1]

@@ -1,12 +1,18 @@
 """Behind PgBouncer in transaction pooling mode (Debian's 1.18, no prepared statements across
 transactions), with the settings the README gives for it: the actions' and the hit counter's
-tests, all of them, pass once more, their DATABASE_URL through a PgBouncer this test starts.
+tests, all of those that use DATABASE_URL, pass once more, their DATABASE_URL through a PgBouncer
+this test starts.
 
 Each statement may run on another server connection than the last, so session state (a `SET`, a
 WITH HOLD cursor, a session advisory lock, a prepared statement) would leak or be lost: the
 suites' transactions, idempotency locks, statement timeouts, streams and flushes show none is
 relied on. A pytest in a subprocess, on databases of its own (`…_pgbouncer`), made through
 PgBouncer and dropped afterwards straight on PostgreSQL.
+
+Tests marked `without_database_url` are left out of that run: what they show runs without
+DATABASE_URL's server (on a PostgreSQL the test starts and freezes, on a port where nothing
+listens, on Redis alone, or with no database), so behind PgBouncer they would only repeat
+themselves.
 """
 
 from __future__ import annotations
@@ -79,6 +85,9 @@ def test_the_actions_and_hits_tests_pass_through_pgbouncer():
                     "-o",
                     "addopts=--strict-markers -ra",
                     "--reuse-db",
+                    # What runs without DATABASE_URL's server would only repeat itself.
+                    "-m",
+                    "not without_database_url",
                     # Behind PgBouncer a PostgreSQL restart does not end the application's
                     # connections (PgBouncer's are replaced): no first call fails, so this one
                     # expectation of a direct connection does not hold, for the better.

@@ -29,6 +29,7 @@ CLIENT_TIMEOUT = 20
 WITHIN_DB_TIMEOUT = 2 + 1.5
 
 
+@pytest.mark.without_database_url  # a port where nothing listens
 @pytest.mark.django_db(transaction=True, databases="__all__")
 def test_an_action_with_the_database_down_is_503_with_retry_after():
     _, key = create_api_client(name="during-outage")
@@ -83,6 +84,7 @@ def workers(pid_file) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.without_database_url  # a cluster of the tests' own, which it freezes
 @pytest.mark.parametrize("health_checks", ["false", "true"], ids=["kept", "health-checked"])
 def test_frozen_database_answers_503_within_timeout(own_postgres, health_checks, tmp_path):
     """Both workers hold a connection when every PostgreSQL process stops: each call and the

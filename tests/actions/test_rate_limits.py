@@ -222,6 +222,7 @@ def test_with_redis_down_each_process_counts_its_share_and_no_call_fails(
 # then all count calls as fast as they can until together they have had ACCEPTED accepted, and
 # print the time Redis counted each one at (Redis' clock, µs): the limiter's own, not a client's
 # view delayed by a loaded machine's scheduling. No step depends on how long another takes.
+# Two processes are enough for their takes to interleave in Redis, which runs one at a time.
 ACCEPTED = 25
 HAMMER = f"""
 import sys
@@ -242,7 +243,8 @@ while cache.get("hammer-accepted") < {ACCEPTED}:
 
 
 @pytest.mark.slow
-def test_four_processes_against_a_10_per_second_client_accept_at_most_11_in_any_second():
+@pytest.mark.without_database_url  # Redis only
+def test_two_processes_against_a_10_per_second_client_accept_at_most_11_in_any_second():
     cache.set("hammer-accepted", 0)
     processes = [
         subprocess.Popen(
@@ -253,7 +255,7 @@ def test_four_processes_against_a_10_per_second_client_accept_at_most_11_in_any_
             stdout=subprocess.PIPE,
             text=True,
         )
-        for _ in range(4)
+        for _ in range(2)
     ]
     try:
         for process in processes:
@@ -267,7 +269,7 @@ def test_four_processes_against_a_10_per_second_client_accept_at_most_11_in_any_
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    assert [p.returncode for p in processes] == [0, 0, 0, 0]
+    assert [p.returncode for p in processes] == [0, 0]
     assert all(outputs)  # each process had calls accepted: they counted at the same time
     times = sorted(int(line) / 1e6 for out in outputs for line in out.split())
     assert len(times) >= ACCEPTED  # the limiter kept letting calls through, ten a second
@@ -278,11 +280,11 @@ def test_four_processes_against_a_10_per_second_client_accept_at_most_11_in_any_
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_gunicorns_workers_share_one_count():
-    """Four workers, each of which would allow the whole rate if it counted alone, answer 80
+    """Two workers, each of which would allow the whole rate if it counted alone, answer 80
     calls: the rate's period (an hour) outlasts the run, so the one shared count accepts exactly
     its 10 calls however the calls were scheduled, not 10 per worker."""
     _, key = create_api_client(name="shared", rate="10/h")
-    with gunicorn(workers=4) as base_url, concurrent.futures.ThreadPoolExecutor(8) as pool:
+    with gunicorn(workers=2) as base_url, concurrent.futures.ThreadPoolExecutor(8) as pool:
         accepted = sum(pool.map(lambda _: call_foo(base_url, key), range(80)))
     assert accepted == 10
 

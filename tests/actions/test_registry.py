@@ -36,6 +36,7 @@ def test_installed_apps_actions_modules_are_discovered():
     assert {"foo", "bar"} <= set(registry.get_module("example").actions)
 
 
+@pytest.mark.without_database_url  # a start-up whose environment has no DATABASE_URL
 def test_the_same_action_twice_stops_the_start_up():
     result = start_with_apps("tests.actions.twice_app")
     assert result.returncode != 0
@@ -43,6 +44,7 @@ def test_the_same_action_twice_stops_the_start_up():
     assert "started" not in result.stdout
 
 
+@pytest.mark.without_database_url  # a start-up whose environment has no DATABASE_URL
 def test_an_action_on_an_unconfigured_database_stops_the_start_up():
     result = start_with_apps("tests.actions.elsewhere_app")
     assert result.returncode != 0
@@ -50,6 +52,7 @@ def test_an_action_on_an_unconfigured_database_stops_the_start_up():
     assert "DATABASE_URL_REPORTING" in result.stderr
 
 
+@pytest.mark.without_database_url  # a start-up whose environment has no DATABASE_URL
 def test_an_action_on_a_named_database_starts_when_it_is_configured(tmp_path):
     env = {"DATABASE_URL_REPORTING": f"sqlite:///{tmp_path}/reporting.sqlite3"}
     result = start_with_apps("tests.actions.elsewhere_app", env=env)

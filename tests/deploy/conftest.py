@@ -4,6 +4,7 @@ nginx (Debian's, installed by `make test`) run from a private prefix on a free l
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import http.client
 import json
 import os
@@ -234,25 +235,32 @@ def _listening(port: int) -> bool:
 
 
 @pytest.fixture(scope="session")
-def collected_static() -> Iterator[Path]:
+def collected_static(request, tmp_path_factory) -> Path:
     """Static files collected as the Dockerfile does at build time: production settings, the
     manifest storage, a throwaway SECRET_KEY and OTP_ENCRYPTION_KEYS and nothing else of the
-    environment."""
-    root = Path(tempfile.mkdtemp(prefix="dbapi-static-"))
-    env = {
-        "PATH": os.environ["PATH"],
-        "ENVIRONMENT": "production",
-        "SECRET_KEY": "collectstatic-at-build-time-only-not-a-secret-0123456789abcdef",
-        "OTP_ENCRYPTION_KEYS": "collectstatic0at0build0time0only0not0a0key0=",
-        "STATIC_ROOT": str(root),
-    }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
+    environment. Once a run: pytest-xdist's workers share the run's temporary directory, where
+    the first to need the files collects them while the others wait (pytest removes those of
+    older runs)."""
+    base = tmp_path_factory.getbasetemp()
+    if hasattr(request.config, "workerinput"):
+        base = base.parent  # the run's, above each worker's
+    root = base / "collected-static"
+    with open(base / "collected-static.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "staticfiles.json").is_file():
+            env = {
+                "PATH": os.environ["PATH"],
+                "ENVIRONMENT": "production",
+                "SECRET_KEY": "collectstatic-at-build-time-only-not-a-secret-0123456789abcdef",
+                "OTP_ENCRYPTION_KEYS": "collectstatic0at0build0time0only0not0a0key0=",
+                "STATIC_ROOT": str(root),
+            }
+            result = subprocess.run(
+                [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+                cwd=PROJECT_DIR,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            assert result.returncode == 0, result.stdout + result.stderr
+    return root

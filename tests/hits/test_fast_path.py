@@ -3,6 +3,7 @@ stack, exact counts from several processes, JSON logs and problems when things f
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -24,7 +25,16 @@ from apps.core.wsgi import FastPaths
 from apps.hits.models import HitCounter
 from apps.hits.wsgi import HitsRoute
 from tests.hits.conftest import in_background, in_threads
-from tests.servers import PROJECT_DIR, cache_at, call_wsgi, free_port, gunicorn, project_env
+from tests.servers import (
+    PROJECT_DIR,
+    cache_at,
+    call_wsgi,
+    free_port,
+    gunicorn,
+    project_env,
+    stop,
+    wait_until,
+)
 
 # The fast path and Django share the database connection's signals (request_finished closes it
 # when obsolete), which a test transaction would not survive: these tests commit.
@@ -176,7 +186,7 @@ def flush() -> None:
 @pytest.mark.parametrize("fast_path", ["true", "false"], ids=["fast-path", "whole-stack"])
 def test_exactly_n_hits_from_several_gunicorn_workers(fast_path):
     per_thread, threads = 25, 8
-    with gunicorn(env=project_env(HITS_FAST_PATH=fast_path), workers=3) as url:
+    with gunicorn(env=project_env(HITS_FAST_PATH=fast_path), workers=2) as url:
         shown = in_threads(lambda: [hits(url) for _ in range(per_thread)], count=threads)
     assert sorted(total for totals in shown for total in totals) == list(
         range(1, per_thread * threads + 1)
@@ -185,33 +195,67 @@ def test_exactly_n_hits_from_several_gunicorn_workers(fast_path):
     assert HitCounter.objects.get(name="root").total == per_thread * threads
 
 
+# A flush process: it sets Django up, says so, then runs the flush_hits command each time a line
+# comes on its stdin and prints what the command wrote. Set up before the count starts, both
+# flush at the moment the test says, while the workers count, at the same time as each other.
+FLUSHER = """
+import io, sys
+answers, sys.stdout = sys.stdout, sys.stderr  # what the project logs, away from the answers
+import django
+django.setup()
+from django.core.management import call_command
+print("ready", file=answers, flush=True)
+for _ in sys.stdin:
+    out = io.StringIO()
+    call_command("flush_hits", stdout=out)
+    print(out.getvalue().strip(), file=answers, flush=True)
+"""
+
+
 @pytest.mark.slow
 def test_flush_processes_running_at_once_while_workers_count_persist_each_hit_once():
     per_thread, threads = 40, 6
     counting = threading.Event()
     counting.set()
+    shown: list[list[int]] = [[] for _ in range(threads)]
 
-    def flush_in_processes() -> int:
-        runs = 0
-        while counting.is_set() or runs < 2:
-            subprocess.run(
-                [sys.executable, "manage.py", "flush_hits"],
-                cwd=PROJECT_DIR,
-                env=project_env(),
-                check=True,
-                capture_output=True,
-            )
-            runs += 1
-        return runs
+    def count(url: str, totals: list[int]) -> None:
+        while counting.is_set() or len(totals) < per_thread:
+            totals.append(hits(url))
 
-    with gunicorn(workers=2) as url:
-        hits(url)  # the counter exists before the flushes start
-        flushers = [in_background(flush_in_processes) for _ in range(2)]
-        shown = in_threads(lambda: [hits(url) for _ in range(per_thread)], count=threads)
-        counting.clear()
-        assert all(flusher.result(60) >= 2 for flusher in flushers)
+    flushers = [
+        subprocess.Popen(
+            [sys.executable, "-c", FLUSHER],
+            cwd=PROJECT_DIR,
+            env=project_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        assert [f.stdout.readline() for f in flushers] == ["ready\n", "ready\n"]
+        with gunicorn(workers=2) as url:
+            hits(url)  # the counter exists before the flushes start
+            counters = [in_background(functools.partial(count, url, totals)) for totals in shown]
+            wait_until(lambda: all(shown), timeout=30)  # every thread is counting
+            flushed = []
+            for _ in range(2):  # both processes flush at once, twice, while the workers count
+                for flusher in flushers:
+                    flusher.stdin.write("flush\n")
+                    flusher.stdin.flush()
+                flushed += [flusher.stdout.readline() for flusher in flushers]
+            counting.clear()
+            for counter in counters:
+                counter.result(60)
+    finally:
+        for flusher in flushers:
+            stop(flusher)
+    assert all(line.startswith("Flushed ") for line in flushed), flushed
     flush()
-    expected = per_thread * threads + 1
+    expected = sum(len(totals) for totals in shown) + 1
     assert sorted(total for totals in shown for total in totals) == list(range(2, expected + 1))
     assert HitCounter.objects.get(name="root").total == expected
 
@@ -232,6 +276,7 @@ def test_under_gunicorn_a_dead_redis_is_logged_as_json_with_the_request_id(
     assert HitCounter.objects.get(name="root").total == 1
 
 
+@pytest.mark.without_database_url  # a port where nothing listens
 def test_under_gunicorn_without_redis_and_database_root_is_a_503_problem(tmp_path, dead_redis_url):
     log = tmp_path / "gunicorn.log"
     env = project_env(

@@ -4,13 +4,18 @@ goes away ends the transaction at once."""
 
 from __future__ import annotations
 
-import tracemalloc
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from tests.rpc.activity import open_transactions, wait_until
 from tests.rpc.testing_module import SEQUENCE
+from tests.servers import PROJECT_DIR, peak_rss_kib, project_env, reset_peak_rss_kib
 
 pytestmark = pytest.mark.slow
 
@@ -34,41 +39,105 @@ def rows_taken() -> int:
     return last_value if is_called else 0
 
 
-def test_100000_rows_are_sent_as_the_cursor_reads_them_in_flat_memory(rpc, sequence):
-    """Server and client run in this process: tracemalloc sees the memory of both."""
-    received = []
+# Server and client run in one process of the test's own, started afresh: its peak resident set
+# size (the kernel's VmHWM, which the test resets before each step) is the memory of both and of
+# nothing else, where this process holds whatever earlier tests left, and tracemalloc would slow
+# every one of the rows' allocations. It warms up on a few rows of example/numbers (imports, a
+# connection, a cursor), then answers the test's lines: `stream` (the first row), `rest` (how
+# many rows in all) and `call` (how many rows answered whole), on its stdout; what it logs goes
+# to its stderr.
+STREAMER = """
+import json, sys
+answers, sys.stdout = sys.stdout, sys.stderr
+import django
+django.setup()
+from apps.rpc.client import ActionsClient
+from apps.rpc.server import build_server
+from tests.rpc import testing_module
+key, count = sys.argv[1], int(sys.argv[2])
+server = build_server(bind="127.0.0.1:0", workers=4)
+server.start()
+client = ActionsClient(f"127.0.0.1:{server.port}", key)
+assert len(list(client.stream("example", "numbers", count=10))) == 10
+assert len(client.call("example", "numbers", count=10)) == 10
+print("ready", file=answers, flush=True)
+for line in sys.stdin:
+    if line == "stream\\n":
+        rows = client.stream("rpc_testing", "counted", count=count)
+        print(json.dumps(next(rows)), file=answers, flush=True)
+    elif line == "rest\\n":
+        print(1 + sum(1 for _ in rows), file=answers, flush=True)
+    elif line == "call\\n":
+        print(len(client.call("rpc_testing", "counted", count=count)), file=answers, flush=True)
+client.close()
+server.stop(grace=5)
+"""
 
-    def stream() -> None:
-        rows = rpc.stream("rpc_testing", "counted", count=ROWS)
-        received.append(next(rows))
-        received.append(rows_taken())  # how far PostgreSQL got when the first row arrived
-        received.append(1 + sum(1 for _ in rows))
 
-    def call() -> None:
-        assert len(rpc.call("rpc_testing", "counted", count=ROWS)) == ROWS
+class Streamer:
+    """The serving and calling process; `ask` sends it a line and returns its answer."""
 
-    streamed = traced_peak(stream)
-    first, taken_when_first_arrived, count = received
+    def __init__(self, key: str, log: Path):
+        self.log = log
+        with log.open("w") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", STREAMER, key, str(ROWS)],
+                cwd=PROJECT_DIR,
+                env=project_env(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
+        assert self.answer() == "ready"
+
+    def answer(self) -> str:
+        line = self.process.stdout.readline()
+        assert line, f"the streaming process ended:\n{self.log.read_text()[-3000:]}"
+        return line.strip()
+
+    def ask(self, line: str):
+        self.process.stdin.write(f"{line}\n")
+        self.process.stdin.flush()
+        return json.loads(self.answer())
+
+    def peak_growth_kib(self) -> Callable[[], int]:
+        """Its peak memory from now on, above what it holds now: call the result to read it."""
+        pid = self.process.pid
+        now = reset_peak_rss_kib(pid)
+        return lambda: peak_rss_kib(pid) - now
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        try:
+            assert self.process.wait(timeout=15) == 0
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+
+
+def test_100000_rows_are_sent_as_the_cursor_reads_them_in_flat_memory(api_key, sequence, tmp_path):
+    streamer = Streamer(api_key, tmp_path / "streamer.log")
+    try:
+        streaming = streamer.peak_growth_kib()
+        first = streamer.ask("stream")
+        taken_when_first_arrived = rows_taken()  # how far PostgreSQL got when it arrived
+        count = streamer.ask("rest")
+        streamed = streaming()
+        taken_in_all = rows_taken()
+        calling = streamer.peak_growth_kib()
+        answered_whole = streamer.ask("call")  # the same rows answered whole, for comparison
+        held = calling()
+    finally:
+        streamer.close()
     assert first == {"n": 1, "taken": 1}
-    assert count == ROWS
-    assert rows_taken() == ROWS
+    assert count == taken_in_all == ROWS
+    assert answered_whole == ROWS
     # The cursor is read a batch (2,000 rows) at a time while the rows are sent.
     assert taken_when_first_arrived < ROWS / 10, taken_when_first_arrived
-    assert streamed < 4 * 1024 * 1024, streamed
-    held = traced_peak(call)  # the same rows answered whole, for comparison
+    assert streamed < 4 * 1024, streamed  # KiB
     assert streamed * 10 < held, (streamed, held)
-
-
-def traced_peak(run) -> int:
-    """The most memory Python held above the start while `run()` ran."""
-    tracemalloc.start()
-    try:
-        start, _ = tracemalloc.get_traced_memory()
-        run()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return peak - start
 
 
 def test_a_client_that_stops_early_ends_the_transaction_at_once(rpc, log_lines):
