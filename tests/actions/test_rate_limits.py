@@ -222,7 +222,7 @@ def test_with_redis_down_each_process_counts_its_share_and_no_call_fails(
 # then all count calls as fast as they can until together they have had ACCEPTED accepted, and
 # print the time Redis counted each one at (Redis' clock, µs): the limiter's own, not a client's
 # view delayed by a loaded machine's scheduling. No step depends on how long another takes.
-# Two processes are enough for their takes to interleave in Redis, which runs one at a time.
+# Four processes, as the issue (#14) names them.
 ACCEPTED = 25
 HAMMER = f"""
 import sys
@@ -244,7 +244,7 @@ while cache.get("hammer-accepted") < {ACCEPTED}:
 
 @pytest.mark.slow
 @pytest.mark.without_database_url  # Redis only
-def test_two_processes_against_a_10_per_second_client_accept_at_most_11_in_any_second():
+def test_four_processes_against_a_10_per_second_client_accept_at_most_11_in_any_second():
     cache.set("hammer-accepted", 0)
     processes = [
         subprocess.Popen(
@@ -255,7 +255,7 @@ def test_two_processes_against_a_10_per_second_client_accept_at_most_11_in_any_s
             stdout=subprocess.PIPE,
             text=True,
         )
-        for _ in range(2)
+        for _ in range(4)
     ]
     try:
         for process in processes:
@@ -269,7 +269,7 @@ def test_two_processes_against_a_10_per_second_client_accept_at_most_11_in_any_s
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    assert [p.returncode for p in processes] == [0, 0]
+    assert [p.returncode for p in processes] == [0, 0, 0, 0]
     assert all(outputs)  # each process had calls accepted: they counted at the same time
     times = sorted(int(line) / 1e6 for out in outputs for line in out.split())
     assert len(times) >= ACCEPTED  # the limiter kept letting calls through, ten a second
