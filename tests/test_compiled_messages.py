@@ -3,7 +3,6 @@ image in tests/deploy/test_image.py), with GNU gettext's msgfmt installed where 
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,15 +16,31 @@ SCRIPT = PROJECT_DIR / "scripts" / "system-packages.sh"
 SCRIPT_TOOLS = ["bash", "ls", "grep"]
 
 
-def prerequisites(target: str) -> list[str]:
-    makefile = (PROJECT_DIR / "Makefile").read_text()
-    [line] = re.findall(rf"^{target}:([^=\n]*)$", makefile, re.M)
-    return line.split()
+# What each target ends with: the step the compiled catalogues must exist before.
+LAST_STEP = {"run": "manage.py runserver", "test": "-m pytest"}
+
+
+def planned(target: str) -> list[str]:
+    """The commands `make <target>` would run, in order (`make -n`, which runs nothing, though it
+    follows `make test`'s recursive make of the checks)."""
+    result = subprocess.run(
+        ["make", "-n", "--no-print-directory", target],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
 
 
 @pytest.mark.parametrize("target", ["run", "test"])
 def test_make_run_and_make_test_compile_the_catalogues_first(target):
-    assert "compilemessages" in prerequisites(target)
+    commands = planned(target)
+    compiles = [i for i, line in enumerate(commands) if "manage.py compilemessages" in line]
+    [last] = [i for i, line in enumerate(commands) if LAST_STEP[target] in line]
+    assert compiles, commands
+    assert compiles[0] < last, commands
 
 
 def test_compilemessages_installs_gettext_where_msgfmt_is_missing():
