@@ -13,15 +13,18 @@ lifetime, so a revocation never waits on the cache for longer than that.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.signals import setting_changed
 from django.db import transaction
 from django.db.models import Q
+from django.dispatch import receiver
 from django.utils import timezone
 
 from apps.accounts.credentials import secret_digest
@@ -115,10 +118,71 @@ def authenticate_key(key: str) -> Caller | None:
     if not dot or len(prefix) != PREFIX_LENGTH or not secret:
         return None
     digest = secret_digest(key)
-    caller = cache_or(None, cache.get, _cache_key(digest))  # down: verified in the database
+    caller = cache_or(None, _cached_caller, digest)  # down: verified in the database
     if caller is None:
         caller = _verify(prefix, digest)
     return caller
+
+
+def _cached_caller(digest: str) -> Caller | None:
+    store = _redis_callers()
+    if store is None:
+        return cache.get(_cache_key(digest))
+    return store.get(digest)
+
+
+class RedisCallers:
+    """The cached verifications read from Redis, as every call reads one.
+
+    What `cache.get` returns, by one GET on django-redis' own client (of the replica a read
+    would use), without the backend's layers around it: its proxy, the key's CacheKey, the
+    decoder trying the bytes as an integer first. The entries are written by `cache.set`.
+    A Caller is frozen, so each stored value is unpickled once and the Caller shared.
+    """
+
+    LIMIT = 1024  # keys and values kept (a few per client; bounded all the same)
+
+    def __init__(self, cache):
+        self.client = cache.client
+        self.make_key = cache.make_key
+        self.keys: dict[str, str] = {}
+        self.decoded: dict[bytes, Caller] = {}
+
+    def get(self, digest: str) -> Caller | None:
+        key = self.keys.get(digest)
+        if key is None:
+            key = self.make_key(_cache_key(digest))
+            _keep(self.keys, digest, key)
+        value = self.client.get_client(write=False).get(key)
+        if value is None:
+            return None
+        caller = self.decoded.get(value)
+        if caller is None:
+            caller = self.client.decode(value)
+            _keep(self.decoded, value, caller)
+        return caller
+
+
+def _keep(found: dict, key, value) -> None:
+    if len(found) >= RedisCallers.LIMIT:
+        found.clear()
+    found[key] = value
+
+
+@functools.cache
+def _redis_callers() -> RedisCallers | None:
+    """The process's reader, or None when the cache is not Redis (the embedded default)."""
+    default = caches["default"]
+    if getattr(getattr(default, "client", None), "get_client", None) is None:
+        return None
+    return RedisCallers(default)
+
+
+@receiver(setting_changed)
+def _forget_callers(*, setting: str, **kwargs) -> None:
+    """Tests that point the cache elsewhere read from there."""
+    if setting == "CACHES":
+        _redis_callers.cache_clear()
 
 
 def _verify(prefix: str, digest: str) -> Caller | None:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
+
+if TYPE_CHECKING:
+    from django.db.backends.utils import CursorWrapper
 
 Params = Mapping[str, Any] | Sequence[Any]
 
@@ -29,32 +32,50 @@ class UnsafeQuery(ValueError):
 
 
 class Db:
-    """A thin layer over one Django connection, used inside the action's transaction."""
+    """A thin layer over one Django connection, used inside the action's transaction.
+
+    Its statements share one Django cursor (a client-side one: no server resource), opened at
+    the first and again only once it, or the connection under it, was closed: opening a cursor
+    costs more than a short statement, and an action runs several.
+    """
 
     def __init__(self, connection: BaseDatabaseWrapper):
         self.connection = connection
+        self._open: CursorWrapper | None = None
+        self._open_on: Any = None  # the DB-API connection it was opened on
+
+    def _cursor(self) -> CursorWrapper:
+        cursor = self._open
+        if (
+            cursor is None
+            or self._open_on is not self.connection.connection
+            or getattr(cursor.cursor, "closed", False)  # psycopg2's (sqlite3's have none)
+        ):
+            cursor = self._open = self.connection.cursor()
+            self._open_on = self.connection.connection
+        return cursor
 
     # --- Reading -------------------------------------------------------------------------------
 
     def fetch_all(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
         """Run a query and return every row as a dict keyed by column name."""
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return _rows(cursor)
+        cursor = self._cursor()
+        cursor.execute(sql, params)
+        return _rows(cursor)
 
     def fetch_one(self, sql: str, params: Params = ()) -> dict[str, Any] | None:
         """The first row as a dict, or None when there is none."""
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-            return None if row is None else _row_maker(cursor)(row)
+        cursor = self._cursor()
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        return None if row is None else _row_maker(cursor)(row)
 
     def fetch_value(self, sql: str, params: Params = ()) -> Any:
         """The first column of the first row, or None when there is no row."""
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-            return None if row is None else row[0]
+        cursor = self._cursor()
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        return None if row is None else row[0]
 
     def iterate(self, sql: str, params: Params = (), *, batch: int = 2000) -> Iterator[dict]:
         """Yield rows one by one without holding them all in memory.
@@ -83,9 +104,9 @@ class Db:
 
     def execute(self, sql: str, params: Params = ()) -> int:
         """Run a statement; returns the number of rows it changed."""
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount
+        cursor = self._cursor()
+        cursor.execute(sql, params)
+        return cursor.rowcount
 
     def insert(
         self,
@@ -188,12 +209,12 @@ class Db:
         return " RETURNING " + ", ".join(self.quote(c) for c in names)
 
     def _write_one(self, sql: str, params: list[Any], returning: Any) -> dict[str, Any] | None:
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            if returning is None:
-                return None
-            row = cursor.fetchone()
-            return None if row is None else _row_maker(cursor)(row)
+        cursor = self._cursor()
+        cursor.execute(sql, params)
+        if returning is None:
+            return None
+        row = cursor.fetchone()
+        return None if row is None else _row_maker(cursor)(row)
 
 
 # PostgreSQL type oids of json and jsonb: Django's psycopg2 backend leaves them as text (so its
@@ -201,14 +222,11 @@ class Db:
 JSON_TYPES = frozenset({114, 3802})
 
 
-def _columns(cursor) -> list[str]:
-    return [column[0] for column in cursor.description]
-
-
 def _row_maker(cursor):
     """A function turning a fetched tuple into a dict, decoding json columns."""
-    columns = _columns(cursor)
-    json_at = [i for i, column in enumerate(cursor.description) if column[1] in JSON_TYPES]
+    description = cursor.description  # built anew on each read
+    columns = [column[0] for column in description]
+    json_at = [i for i, column in enumerate(description) if column[1] in JSON_TYPES]
     if not json_at:
         return lambda row: dict(zip(columns, row, strict=True))
 

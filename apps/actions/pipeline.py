@@ -234,14 +234,20 @@ def count_call(caller: Caller, *, cost: int = 1) -> dict[str, str]:
     return rates.take(client_id=caller.id, rate=caller.rate, cost=cost).headers()
 
 
-@contextlib.contextmanager
-def _answered_with(headers: Mapping[str, str]) -> Iterator[None]:
+def _answered_with(headers: Mapping[str, str]) -> contextlib.AbstractContextManager[None]:
     """A problem raised in the block is answered with `headers` too: the RateLimit headers of
-    a counted call, which its client gets with every answer, the 400, 409 or 504 as well."""
+    a counted call, which its client gets with every answer, the 400, 409 or 504 as well.
+    Without a rate there are none, and the block is left as it is."""
     if not headers:
-        yield
-        return
-    rate_headers = dict(headers)  # not what the block adds to the success's (a dry run's)
+        return _AS_IT_IS
+    return _answering_with(dict(headers))  # not what the block adds to the success's (a dry run's)
+
+
+_AS_IT_IS = contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _answering_with(rate_headers: dict[str, str]) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
@@ -406,17 +412,21 @@ def _items_in_transaction(
         yield from action.represent_items(work.run(action, arguments))
 
 
-@contextlib.contextmanager
-def _mapped_database_errors() -> Iterator[None]:
-    """An integrity error is a 409 and a cancelled statement a 504, both rolled back."""
-    try:
-        yield
-    except IntegrityError as exc:
-        raise ActionConflict() from exc
-    except OperationalError as exc:
-        if isinstance(exc.__cause__, pg_errors.QueryCanceled):
-            raise StatementTimeout() from exc
-        raise
+class _mapped_database_errors:  # a context manager, lower case as contextlib's are
+    """An integrity error is a 409 and a cancelled statement a 504, both rolled back. (A class
+    rather than a generator, as it wraps every call.)"""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, trace) -> bool:
+        if isinstance(error, IntegrityError):
+            raise ActionConflict() from error
+        if isinstance(error, OperationalError) and isinstance(
+            error.__cause__, pg_errors.QueryCanceled
+        ):
+            raise StatementTimeout() from error
+        return False
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ import select
 import sys
 import time
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import psycopg2
 from psycopg2 import extensions
@@ -121,7 +121,11 @@ def deadline(seconds: float) -> _Within:
     at = _deadline_in(seconds)
     if outer.deadline is not None:
         at = min(at, outer.deadline)
-    return _Within(replace(outer, deadline=at))
+    return _Within(
+        Patience(
+            timeout=outer.timeout, deadline=at, allowance=outer.allowance, given_up=outer.given_up
+        )
+    )
 
 
 def statement_allowance(seconds: float) -> _Within:
@@ -134,7 +138,15 @@ def statement_allowance(seconds: float) -> _Within:
     gunicorn's worker timeout must stay above the longest allowance + DB_TIMEOUT.
     """
     outer = _patience.get() or Patience(timeout=None)
-    return _Within(replace(outer, allowance=seconds))
+    # Made field by field: dataclasses.replace costs more than the rest, on every action call.
+    return _Within(
+        Patience(
+            timeout=outer.timeout,
+            deadline=outer.deadline,
+            allowance=seconds,
+            given_up=outer.given_up,
+        )
+    )
 
 
 def wait(conn: extensions.connection) -> None:

@@ -67,7 +67,10 @@ def mask_secret_paths(text: str) -> str:
     `[masked]`, in a decoded path or a raw one."""
     if not settings.configured:  # gunicorn's master before Django: it serves no request
         return text
-    return _secret_paths().sub(r"\1[masked]", text)
+    pattern = _secret_paths()
+    if pattern.search(text) is None:  # every access line asks: one scan, no substitution set up
+        return text
+    return pattern.sub(r"\1[masked]", text)
 
 
 class SecretPathFilter(logging.Filter):

@@ -6,7 +6,7 @@ import contextlib
 import re
 import secrets
 from collections.abc import Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 _current: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -36,12 +36,22 @@ def sanitize(candidate: str | None) -> str:
 def request_id_scope(candidate: str | None) -> Iterator[str]:
     """Serve one request or call with an id (the sane `candidate`, else a new one) that every log
     line and outgoing call inside the block carries; yields the id."""
-    request_id = sanitize(candidate)
-    token = _current.set(request_id)
+    request_id, token = enter(candidate)
     try:
         yield request_id
     finally:
-        _current.reset(token)
+        leave(token)
+
+
+def enter(candidate: str | None) -> tuple[str, Token]:
+    """Make the sane `candidate` (else a new id) the current one; returns it and the token that
+    `leave` restores the previous one with (for a scope that does more than this one)."""
+    request_id = sanitize(candidate)
+    return request_id, _current.set(request_id)
+
+
+def leave(token: Token) -> None:
+    _current.reset(token)
 
 
 def get_request_id() -> str | None:

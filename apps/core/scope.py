@@ -13,13 +13,20 @@ added here, once.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections as databases
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
 
 from . import database, tracing
-from .request_id import request_id_scope
+from . import request_id as ids
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 
 @contextlib.contextmanager
@@ -36,12 +43,55 @@ def request_scope(
     for the answer (a gRPC deadline), when it says; no wait for the database lasts longer.
     `trace`: the server span to serve it in, for what Django's tracing middleware does not see
     (fast paths, gRPC)."""
+    # One generator for the whole scope (the id and the span inline): it wraps every request.
     with database.timeout(settings.DB_TIMEOUT, within=within):
         if connections:
             close_old_connections()
+        scoped_id, token = ids.enter(request_id)
         try:
-            with request_id_scope(request_id) as scoped_id, tracing.server_span(trace):
+            if trace is None:
                 yield scoped_id
+            else:
+                with tracing.server_span(trace):
+                    yield scoped_id
         finally:
+            ids.leave(token)
             if connections:
                 close_old_connections()
+
+
+class _Opened(threading.local):
+    """The database connections this thread opened: Django's wrappers are per thread, and
+    `connection_created` is sent in the thread that connects. A thread starts with those it
+    holds already (opened before this module was imported)."""
+
+    def __init__(self) -> None:
+        self.wrappers: dict[BaseDatabaseWrapper, None] = {
+            wrapper: None
+            for wrapper in databases.all(initialized_only=True)
+            if wrapper.connection is not None
+        }
+
+
+_opened = _Opened()
+
+
+@receiver(connection_created)
+def _remember_opened(*, connection: BaseDatabaseWrapper, **kwargs) -> None:
+    _opened.wrappers[connection] = None
+
+
+def close_old_connections() -> None:
+    """What Django's `close_old_connections` does, for the connections this thread opened.
+
+    Django's walks every alias through `connections.all(initialized_only=True)`, two
+    thread-local lookups each, and acts only on a wrapper with an open connection; only a
+    connection this thread opened can be one, so those are the ones checked (a wrapper that is
+    closed is forgotten until it connects again)."""
+    wrappers = _opened.wrappers
+    if not wrappers:
+        return
+    for wrapper in list(wrappers):
+        wrapper.close_if_unusable_or_obsolete()
+        if wrapper.connection is None:
+            del wrappers[wrapper]

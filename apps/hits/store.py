@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.cache import caches
 from django.core.signals import setting_changed
@@ -28,6 +28,7 @@ from .models import validate_counter_name
 
 if TYPE_CHECKING:
     from redis import Redis
+    from redis.commands.core import Script
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,11 @@ class HitStore:
         self.make_key = make_key
         self.names_key = make_key("hits:names")
         self._keys: dict[str, CounterKeys] = {}
+        self._script_keys: dict[str, tuple[str, ...]] = {}
+        # redis-py is loaded by now (the client is django-redis'), not when this module is.
+        from redis.exceptions import NoScriptError
+
+        self._no_script = NoScriptError
         self._count_hit = client.register_script(COUNT_HIT)
         self._read_counter = client.register_script(READ_COUNTER)
         self._take_pending = client.register_script(TAKE_PENDING)
@@ -112,27 +118,45 @@ class HitStore:
             self._keys[name] = keys
         return keys
 
-    def _counter_keys(self, name: str) -> list[str]:
-        keys = self.keys(name)
-        return [keys.persisted, keys.pending, keys.batches, self.names_key]
+    def _counter_keys(self, name: str) -> tuple[str, ...]:
+        """KEYS of COUNT_HIT and READ_COUNTER, once per name."""
+        found = self._script_keys.get(name)
+        if found is None:
+            keys = self.keys(name)
+            found = self._script_keys[name] = (
+                keys.persisted,
+                keys.pending,
+                keys.batches,
+                self.names_key,
+            )
+        return found
+
+    def _run(self, script: Script, keys: tuple[str, ...], *args: Any) -> Any:
+        """What calling `script` does (EVALSHA, and SCRIPT LOAD when Redis lacks the script, as
+        after a restart), without the per-call work `Script.__call__` adds for pipelines."""
+        try:
+            return self.client.evalsha(script.sha, len(keys), *keys, *args)
+        except self._no_script:
+            script.sha = self.client.script_load(script.script)
+            return self.client.evalsha(script.sha, len(keys), *keys, *args)
 
     def count(self, name: str, *, seed: int | None = None) -> int | None:
         """Count one hit and return the total; None (nothing counted) when Redis holds no
         persisted total for the counter and no `seed` was given."""
-        total = self._count_hit(
-            keys=self._counter_keys(name), args=["" if seed is None else seed, name]
+        total = self._run(
+            self._count_hit, self._counter_keys(name), "" if seed is None else seed, name
         )
         return None if total is None else int(total)
 
     def read(self, name: str) -> tuple[int | None, int]:
         """(persisted total Redis knows, or None; hits pending, including batches in flight)."""
-        persisted, pending = self._read_counter(keys=self._counter_keys(name))
+        persisted, pending = self._run(self._read_counter, self._counter_keys(name))
         return (None if persisted is None else int(persisted)), int(pending)
 
     def take_pending(self, name: str, *, batch_id: str) -> int:
         """Move every pending hit of the counter into a new batch; return how many."""
         keys = self.keys(name)
-        hits = self._take_pending(keys=[keys.pending, keys.batches], args=[batch_id])
+        hits = self._run(self._take_pending, (keys.pending, keys.batches), batch_id)
         return int(hits or 0)
 
     def batches(self, name: str) -> dict[str, int]:
@@ -145,9 +169,13 @@ class HitStore:
     ) -> None:
         """After a batch reached the database (or with no batch: to catch up with it)."""
         keys = self.keys(name)
-        self._settle_batch(
-            keys=[keys.persisted, keys.batches, self.names_key],
-            args=[batch_id or "", hits, database_total, name],
+        self._run(
+            self._settle_batch,
+            (keys.persisted, keys.batches, self.names_key),
+            batch_id or "",
+            hits,
+            database_total,
+            name,
         )
 
     def names(self) -> set[str]:

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from apps.hits.models import HitCounter
+from apps.hits.store import get_store
 from tests.hits.conftest import in_threads
 
 pytestmark = pytest.mark.django_db
@@ -26,6 +27,12 @@ def test_root_counts_a_hit_and_answers_text(client):
 def test_each_get_counts_one_more(client):
     answers = [client.get("/").content for _ in range(3)]
     assert answers == [b"Hits: 1", b"Hits: 2", b"Hits: 3"]
+
+
+def test_a_redis_that_forgot_the_scripts_is_given_them_again(client):
+    client.get("/")
+    get_store().client.script_flush()  # as a restarted Redis has none
+    assert client.get("/").content == b"Hits: 2"
 
 
 def test_json_when_the_client_asks_for_it(client):
