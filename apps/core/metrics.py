@@ -76,6 +76,32 @@ class _Metrics:
             "Failures of what dbapi depends on: database (answered 503), cache, upstream.",
             ["dependency"],
         )
+        # The labelled series a call records into, by its labels: prometheus-client's `labels()`
+        # checks and joins them under a lock on every call, for a child that never changes.
+        self.action_series: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+        self.http_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def action(self, module: str, action: str, transport: str, outcome: str) -> tuple[Any, Any]:
+        """The calls counter and duration histogram of these labels."""
+        key = (module, action, transport, outcome)
+        series = self.action_series.get(key)
+        if series is None:
+            series = self.action_series[key] = (
+                self.action_calls.labels(module, action, transport, outcome),
+                self.action_duration.labels(module, action, transport),
+            )
+        return series
+
+    def http(self, view: str, method: str, status: int) -> tuple[Any, Any]:
+        """The requests counter and duration histogram of these labels."""
+        key = (view, method, status)
+        series = self.http_series.get(key)
+        if series is None:
+            series = self.http_series[key] = (
+                self.http_requests.labels(view, method, str(status)),
+                self.http_duration.labels(view, method),
+            )
+        return series
 
 
 _lock = threading.Lock()
@@ -120,18 +146,18 @@ def record_action(
 ) -> None:
     """One action call answered; `module` and `action` must be ones that exist, else UNKNOWN."""
     if settings.METRICS_ENABLED:
-        made = _made or _defined()
-        made.action_calls.labels(module, action, transport, outcome).inc()
-        made.action_duration.labels(module, action, transport).observe(seconds)
+        calls, duration = (_made or _defined()).action(module, action, transport, outcome)
+        calls.inc()
+        duration.observe(seconds)
 
 
 def record_http(*, view: str, method: str, status: int, seconds: float) -> None:
     """One HTTP request answered by `view` (a URL pattern's name, or a fast route's)."""
     if settings.METRICS_ENABLED:
         method = method if method in METHODS else "other"
-        made = _made or _defined()
-        made.http_requests.labels(view, method, str(status)).inc()
-        made.http_duration.labels(view, method).observe(seconds)
+        requests, duration = (_made or _defined()).http(view, method, status)
+        requests.inc()
+        duration.observe(seconds)
 
 
 def record_hit() -> None:
