@@ -3,6 +3,7 @@ verify path, and a person's security events."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -151,15 +152,25 @@ def token_with_totp_devices(*, digest: str, now: datetime) -> UserToken | None:
     return token
 
 
-def _instance(model: type[Model], columns: Sequence[str], values: Sequence) -> Model:
+def _instance(model: type[Model], columns: tuple[str, ...], values: Sequence) -> Model:
     """A model instance from some of its columns, the others deferred, as the ORM builds one.
 
     Datetimes come back aware from PostgreSQL and naive (in UTC) from SQLite, the embedded
     default; the ORM's converters would make them aware, so this does.
     """
-    by_name = dict(zip(columns, (_aware(value) for value in values), strict=True))
-    names = [f.attname for f in model._meta.concrete_fields if f.attname in by_name]
-    return model.from_db(connection.alias, names, [by_name[name] for name in names])
+    if len(values) != len(columns):
+        raise ValueError(f"{len(values)} values for {len(columns)} columns of {model.__name__}")
+    names, positions = _layout(model, columns)
+    return model.from_db(connection.alias, names, [_aware(values[i]) for i in positions])
+
+
+@functools.cache
+def _layout(model: type[Model], columns: tuple[str, ...]) -> tuple[list[str], list[int]]:
+    """The model's fields among `columns`, in the model's order (as `from_db` takes them), and
+    where each one is in `columns`: worked out once, not on every verification."""
+    position = {name: i for i, name in enumerate(columns)}
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in position]
+    return names, [position[name] for name in names]
 
 
 def _aware(value):
