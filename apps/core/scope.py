@@ -13,20 +13,17 @@ added here, once.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import connections as databases
-from django.db.backends.signals import connection_created
-from django.dispatch import receiver
+
+# Django's own, over every connection the thread holds: `connection_created` is sent only once a
+# connection is set up, so one lost during its set-up is known to no receiver, and must be closed
+# all the same (tests/core/test_request_scope.py).
+from django.db import close_old_connections
 
 from . import database, tracing
 from . import request_id as ids
-
-if TYPE_CHECKING:
-    from django.db.backends.base.base import BaseDatabaseWrapper
 
 
 @contextlib.contextmanager
@@ -58,40 +55,3 @@ def request_scope(
             ids.leave(token)
             if connections:
                 close_old_connections()
-
-
-class _Opened(threading.local):
-    """The database connections this thread opened: Django's wrappers are per thread, and
-    `connection_created` is sent in the thread that connects. A thread starts with those it
-    holds already (opened before this module was imported)."""
-
-    def __init__(self) -> None:
-        self.wrappers: dict[BaseDatabaseWrapper, None] = {
-            wrapper: None
-            for wrapper in databases.all(initialized_only=True)
-            if wrapper.connection is not None
-        }
-
-
-_opened = _Opened()
-
-
-@receiver(connection_created)
-def _remember_opened(*, connection: BaseDatabaseWrapper, **kwargs) -> None:
-    _opened.wrappers[connection] = None
-
-
-def close_old_connections() -> None:
-    """What Django's `close_old_connections` does, for the connections this thread opened.
-
-    Django's walks every alias through `connections.all(initialized_only=True)`, two
-    thread-local lookups each, and acts only on a wrapper with an open connection; only a
-    connection this thread opened can be one, so those are the ones checked (a wrapper that is
-    closed is forgotten until it connects again)."""
-    wrappers = _opened.wrappers
-    if not wrappers:
-        return
-    for wrapper in list(wrappers):
-        wrapper.close_if_unusable_or_obsolete()
-        if wrapper.connection is None:
-            del wrappers[wrapper]
