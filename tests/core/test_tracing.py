@@ -5,10 +5,12 @@ with the collector down nothing fails."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import secrets
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -138,26 +140,30 @@ def assert_nested(spans, *, server, client: str) -> None:
     assert {span.parent_span_id for span in statements} == {action.span_id}
 
 
+@contextlib.contextmanager
+def traced_grpc_server(tmp_path: Path, endpoint: str) -> Iterator[str]:
+    """A grpcserver sending its spans to `endpoint`, serving; yields its address."""
+    address = f"127.0.0.1:{free_port()}"
+    server = GrpcServerProcess(tmp_path, "--bind", address, **traced_env(endpoint))
+    try:
+        server.wait_until_serving(address)
+        yield address
+    finally:
+        server.kill()
+
+
 def test_a_grpc_call_continues_the_callers_trace_from_its_metadata(key, tmp_path):
     header, trace_id, caller_span = traceparent()
-    port = free_port()
-    with otlp_receiver() as receiver:
-        server = GrpcServerProcess(
-            tmp_path, "--bind", f"127.0.0.1:{port}", **traced_env(receiver.endpoint)
-        )
-        try:
-            server.wait_until_serving(f"127.0.0.1:{port}")
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                actions_pb2_grpc.ActionsStub(channel).Call(
-                    actions_pb2.CallRequest(
-                        module="example", action="bar", params=to_struct({"name": "ana"})
-                    ),
-                    metadata=[("authorization", f"Bearer {key}"), ("traceparent", header)],
-                    timeout=10,
-                )
-            spans = receiver.wait_for(trace_id, server_and_statements)
-        finally:
-            server.kill()
+    with otlp_receiver() as receiver, traced_grpc_server(tmp_path, receiver.endpoint) as address:
+        with grpc.insecure_channel(address) as channel:
+            actions_pb2_grpc.ActionsStub(channel).Call(
+                actions_pb2.CallRequest(
+                    module="example", action="bar", params=to_struct({"name": "ana"})
+                ),
+                metadata=[("authorization", f"Bearer {key}"), ("traceparent", header)],
+                timeout=10,
+            )
+        spans = receiver.wait_for(trace_id, server_and_statements)
     (server_span,) = [span for span in spans if span.kind == "SERVER"]
     assert server_span.parent_span_id == caller_span
     assert server_span.name == "dbapi.v1.Actions/Call"

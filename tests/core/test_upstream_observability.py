@@ -14,11 +14,10 @@ import pytest
 from apps.actions.clients import create_api_client
 from apps.core.upstreams import UpstreamError, close_upstreams, upstream_channel
 from apps.rpc.client import ActionsClient
-from tests.core.test_tracing import post, traced_env, traceparent
+from tests.core.test_tracing import post, traced_env, traced_grpc_server, traceparent
 from tests.http_upstream import http_upstream, upstream_config
 from tests.metrics import TOKEN, scrape, value
 from tests.otlp import otlp_receiver
-from tests.rpc.test_server import GrpcServerProcess
 from tests.servers import PROJECT_DIR, free_port, gunicorn
 
 pytestmark = pytest.mark.django_db
@@ -171,32 +170,24 @@ def test_an_outgoing_grpc_call_carries_the_trace_in_its_metadata(tmp_path):
     child of the caller's gRPC client span, which it can only know from the metadata."""
     _, key = create_api_client(name="traced-relay")
     header, trace_id, _ = traceparent()
-    port = free_port()
-    with otlp_receiver() as receiver:
-        server = GrpcServerProcess(
-            tmp_path, "--bind", f"127.0.0.1:{port}", **traced_env(receiver.endpoint)
+    with otlp_receiver() as receiver, traced_grpc_server(tmp_path, receiver.endpoint) as address:
+        caller = subprocess.run(
+            [sys.executable, "-c", GRPC_CALLER, header],
+            cwd=PROJECT_DIR,
+            env=traced_env(
+                receiver.endpoint,
+                UPSTREAM_DBAPI_URL=f"grpc://{address}",
+                UPSTREAM_DBAPI_TOKEN=key,
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
-        try:
-            server.wait_until_serving(f"127.0.0.1:{port}")
-            caller = subprocess.run(
-                [sys.executable, "-c", GRPC_CALLER, header],
-                cwd=PROJECT_DIR,
-                env=traced_env(
-                    receiver.endpoint,
-                    UPSTREAM_DBAPI_URL=f"grpc://127.0.0.1:{port}",
-                    UPSTREAM_DBAPI_TOKEN=key,
-                ),
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert caller.returncode == 0, caller.stderr
-            spans = receiver.wait_for(
-                trace_id,
-                lambda spans: any(span.name == "dbapi.v1.Actions/Call" for span in spans),
-            )
-        finally:
-            server.kill()
+        assert caller.returncode == 0, caller.stderr
+        spans = receiver.wait_for(
+            trace_id,
+            lambda spans: any(span.name == "dbapi.v1.Actions/Call" for span in spans),
+        )
     [upstream_server] = [
         span for span in spans if span.name == "dbapi.v1.Actions/Call" and span.kind == "SERVER"
     ]
